@@ -1,0 +1,43 @@
+# Every target starts from `setup`, so a clean clone needs nothing but Python 3.11 and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-packages run test build check edge bench clean
+
+setup: $(STAMP) system-packages
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.lock
+	$(BIN)/python -m pip install -q --no-deps -e '.[test]'
+	touch $(STAMP)
+
+# nginx (edge mode) and chromium (browser tests) come from Debian; as root we install them.
+system-packages:
+	@sh scripts/system-packages.sh
+
+build: setup
+	$(BIN)/gate build
+
+check: setup
+	$(BIN)/gate check
+
+run: setup
+	$(BIN)/gate build
+	GATE_MODE=local $(BIN)/gate serve --host 127.0.0.1 --port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+edge: setup
+	$(BIN)/gate build
+	sh deploy/edge.sh
+
+bench: setup
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf site .pytest_cache

@@ -1,0 +1,100 @@
+"""The `gate` command. Errors are one clear line on stderr and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gate import config as config_mod
+
+
+class CliError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gate", description="SET Retail 10 knowledge base gate")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build every edition of the site into site/")
+    b.add_argument("--jobs", type=int, default=None, help="parallel builds (default: cores)")
+    sub.add_parser("check", help="check the articles without building")
+    s = sub.add_parser("serve", help="serve with a production WSGI server")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--threads", type=int, default=8)
+
+    org = sub.add_parser("org", help="client organisations").add_subparsers(dest="action", required=True)
+    a = org.add_parser("add")
+    a.add_argument("name")
+    a.add_argument("--tariff", required=True)
+    a.add_argument("--until")
+    a = org.add_parser("set")
+    a.add_argument("name")
+    a.add_argument("--tariff")
+    a.add_argument("--until")
+    org.add_parser("end").add_argument("name")
+    org.add_parser("list")
+
+    user = sub.add_parser("user", help="people").add_subparsers(dest="action", required=True)
+    a = user.add_parser("add")
+    a.add_argument("email")
+    who = a.add_mutually_exclusive_group(required=True)
+    who.add_argument("--org")
+    who.add_argument("--staff", action="store_true")
+    a.add_argument("--password-stdin", action="store_true")
+    user.add_parser("disable").add_argument("email")
+    user.add_parser("enable").add_argument("email")
+    user.add_parser("list").add_argument("--org")
+    a = user.add_parser("password")
+    a.add_argument("email")
+    a.add_argument("--password-stdin", action="store_true")
+
+    t = sub.add_parser("token", help="a signed access token for scripts")
+    t.add_argument("email")
+    t.add_argument("--ttl", type=int, default=3600)
+    r = sub.add_parser("requests", help="stored support requests")
+    r.add_argument("--json", action="store_true")
+    return p
+
+
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_mod.from_env()
+        return _dispatch(cfg, args) or 0
+    except CliError as exc:
+        print(f"gate: {exc}", file=sys.stderr)
+        return 1
+    except (config_mod.ConfigError, ValueError, OSError) as exc:
+        print(f"gate: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(cfg, args) -> int:
+    if args.command == "build":
+        from gate.build import BuildError, build_all
+        try:
+            build_all(cfg.root, cfg.tariffs_path, jobs=args.jobs,
+                      site_url=cfg.base_url and cfg.base_url + "/")
+        except BuildError as exc:
+            raise CliError(str(exc)) from None
+        return 0
+    if args.command == "check":
+        from gate.check import check_docs
+        problems = check_docs(cfg.root)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if problems:
+            raise CliError(f"{len(problems)} problem(s) in docs/")
+        print("docs/: no problems found")
+        return 0
+    if args.command == "serve":
+        from gate.serve import serve
+        return serve(cfg, args.host, args.port, args.threads)
+    from gate import commands
+    return commands.run(cfg, args)

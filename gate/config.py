@@ -1,0 +1,105 @@
+"""Settings from the environment, validated at start-up (each with a default and a one-line help)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (default, help). Tests check that the README documents each of them.
+SETTINGS = {
+    "GATE_MODE": ("production", "production (Secure cookies, no demo accounts) or local"),
+    "GATE_ROOT": (str(PROJECT_ROOT), "project folder holding docs/, mkdocs.yml and site/"),
+    "GATE_TARIFFS": ("<root>/tariffs.yml", "tariffs file; replaces the project's tariffs.yml"),
+    "GATE_INSTANCE": ("<root>/instance", "folder of the SQLite database, signing key, attachments"),
+    "GATE_DATABASE_URL": ("sqlite:///<instance>/gate.sqlite3", "SQLAlchemy URL of the database"),
+    "GATE_SECRET_KEY": ("generated into the instance", "JWT signing key (at least 32 bytes)"),
+    "GATE_BASE_URL": ("the request's host", "public address used in e-mails, e.g. https://kb.example.ru"),
+    "GATE_TRUSTED_PROXIES": ("0", "how many proxies in front may set X-Forwarded-For"),
+    "GATE_TIMEZONE": ("Europe/Moscow", "time zone of dates, contract ends and SLA clocks"),
+    "GATE_SMTP_HOST": ("localhost", "SMTP server for support requests and password resets"),
+    "GATE_SMTP_PORT": ("25", "its port"),
+    "GATE_SUPPORT_EMAIL": ("support@localhost", "where support requests are delivered"),
+    "GATE_MAIL_FROM": ("kb@localhost", "sender address of the gate's e-mails"),
+}
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Config:
+    mode: str = "production"
+    root: Path = PROJECT_ROOT
+    tariffs_path: Path = PROJECT_ROOT / "tariffs.yml"
+    instance: Path = PROJECT_ROOT / "instance"
+    database_url: str = ""
+    secret_key: bytes | None = None
+    base_url: str | None = None
+    trusted_proxies: int = 0
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Moscow"))
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    support_email: str = "support@localhost"
+    mail_from: str = "kb@localhost"
+
+    @property
+    def local(self) -> bool:
+        return self.mode == "local"
+
+    @property
+    def site_dir(self) -> Path:
+        return self.root / "site"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.root / "docs"
+
+
+def from_env(env=None) -> Config:
+    """Reads GATE_* variables; any bad value is a ConfigError naming the variable."""
+    env = os.environ if env is None else env
+    root = Path(env.get("GATE_ROOT") or PROJECT_ROOT).resolve()
+    mode = env.get("GATE_MODE", "production")
+    if mode not in ("production", "local"):
+        raise ConfigError(f"GATE_MODE must be 'production' or 'local', not '{mode}'")
+    instance = Path(env.get("GATE_INSTANCE") or root / "instance").resolve()
+    try:
+        proxies = int(env.get("GATE_TRUSTED_PROXIES", "0"))
+        if not 0 <= proxies <= 10:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("GATE_TRUSTED_PROXIES must be a whole number from 0 to 10") from None
+    try:
+        tz = ZoneInfo(env.get("GATE_TIMEZONE", "Europe/Moscow"))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"GATE_TIMEZONE: unknown time zone '{env.get('GATE_TIMEZONE')}'") from None
+    try:
+        smtp_port = int(env.get("GATE_SMTP_PORT", "25"))
+    except ValueError:
+        raise ConfigError("GATE_SMTP_PORT must be a port number") from None
+    secret = env.get("GATE_SECRET_KEY")
+    if secret is not None and len(secret.encode()) < 32:
+        raise ConfigError("GATE_SECRET_KEY must be at least 32 bytes")
+    base_url = (env.get("GATE_BASE_URL") or "").rstrip("/") or None
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ConfigError("GATE_BASE_URL must start with http:// or https://")
+    return Config(
+        mode=mode,
+        root=root,
+        tariffs_path=Path(env.get("GATE_TARIFFS") or root / "tariffs.yml").resolve(),
+        instance=instance,
+        database_url=env.get("GATE_DATABASE_URL") or f"sqlite:///{instance / 'gate.sqlite3'}",
+        secret_key=secret.encode() if secret else None,
+        base_url=base_url,
+        trusted_proxies=proxies,
+        timezone=tz,
+        smtp_host=env.get("GATE_SMTP_HOST", "localhost"),
+        smtp_port=smtp_port,
+        support_email=env.get("GATE_SUPPORT_EMAIL", "support@localhost"),
+        mail_from=env.get("GATE_MAIL_FROM", "kb@localhost"),
+    )

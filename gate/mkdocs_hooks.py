@@ -1,0 +1,160 @@
+"""MkDocs hooks that cut one edition of the site out of docs/.
+
+`config.extra.gate.sections` lists the sections of the edition being built (set by gate.build);
+without it (plain `mkdocs build` / `mkdocs serve` while writing) every section is included.
+Each hook is short; the decisions come from gate.sections.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import urlsplit
+
+from markdown import Extension
+from markdown.treeprocessors import Treeprocessor
+from mkdocs.exceptions import PluginError
+from mkdocs.utils.meta import get_data
+
+from gate.sections import SECTIONS, UnknownFolder, section_of_source
+
+_state = {"allowed": frozenset(SECTIONS), "page_src": ""}
+
+
+def _allowed(config) -> frozenset[str]:
+    gate = (config.extra or {}).get("gate") or {}
+    return frozenset(gate.get("sections", SECTIONS))
+
+
+def on_config(config):
+    _state["allowed"] = _allowed(config)
+    config.markdown_extensions.append(_OutsideLinks())
+    return config
+
+
+def on_files(files, config):
+    allowed = _state["allowed"]
+    for file in list(files):
+        try:
+            section = section_of_source(file.src_uri)
+        except UnknownFolder as exc:
+            raise PluginError(
+                f"docs/{exc}/ is neither public (docs/, docs/assets/) nor a section "
+                f"({', '.join(SECTIONS)}); move '{file.src_uri}' or declare the section") from None
+        if section is not None and section not in allowed:
+            files.remove(file)
+    return files
+
+
+def _front_matter(page) -> dict:
+    try:
+        return get_data(page.file.content_string)[1]
+    except Exception:  # unreadable front matter is reported by the page build itself
+        return {}
+
+
+def _sort_key(item):
+    page = item if item.is_page else next((c for c in item.children if c.is_page and c.is_index), None)
+    meta = _front_matter(page) if page else {}
+    order = meta.get("order", 1000)
+    title = str(meta.get("title") or (item.title if not item.is_page else page.file.name))
+    is_index = bool(item.is_page and item.is_index)
+    return (not is_index, order if isinstance(order, (int, float)) else 1000, title.lower())
+
+
+def _arrange(items, depth=0):
+    for item in items:
+        if item.is_section:
+            folder = item.children and _folder_of(item)
+            if depth == 0 and folder in SECTIONS:
+                item.title = SECTIONS[folder]
+            else:
+                index = next((c for c in item.children if c.is_page and c.is_index), None)
+                title = _front_matter(index).get("title") if index else None
+                if title:
+                    item.title = str(title)
+            _arrange(item.children, depth + 1)
+    items.sort(key=_sort_key)
+    if depth == 0:
+        # Public pages first, then the sections in the tariff's order.
+        order = list(SECTIONS)
+        items.sort(key=lambda i: (order.index(_folder_of(i)) if i.is_section and _folder_of(i) in order else -1))
+
+
+def _folder_of(section) -> str | None:
+    for child in section.children:
+        if child.is_page:
+            return child.file.src_uri.split("/")[0]
+        if child.is_section:
+            return _folder_of(child)
+    return None
+
+
+def on_nav(nav, config, files):
+    _arrange(nav.items)
+    # prev/next links follow the arranged order
+    pages = []
+
+    def walk(items):
+        for item in items:
+            if item.is_page:
+                pages.append(item)
+            elif item.is_section:
+                walk(item.children)
+
+    walk(nav.items)
+    for i, page in enumerate(pages):
+        page.previous_page = pages[i - 1] if i else None
+        page.next_page = pages[i + 1] if i + 1 < len(pages) else None
+    nav.pages = pages
+    return nav
+
+
+def on_page_markdown(markdown, page, config, files):
+    _state["page_src"] = page.file.src_uri
+    return markdown
+
+
+class _OutsideLinksProcessor(Treeprocessor):
+    """Points links to pages outside the edition at their section's root, without their text.
+
+    The locked section's root is all a reader of this edition may learn: the link text (often
+    the target's title) becomes the section's name, and images from there are dropped.
+    """
+
+    def run(self, root):
+        allowed = _state["allowed"]
+        for parent in root.iter():
+            for el in list(parent):
+                attr = "href" if el.tag == "a" else "src" if el.tag == "img" else None
+                if attr is None or not el.get(attr):
+                    continue
+                section = _target_section(el.get(attr), _state["page_src"])
+                if section is None or section in allowed:
+                    continue
+                if el.tag == "img":
+                    parent.remove(el)
+                    continue
+                for child in list(el):
+                    el.remove(child)
+                el.text = f"раздел «{SECTIONS[section]}»"
+                el.attrib = {"href": f"/{section}/", "class": "kb-locked-link"}
+
+
+def _target_section(url: str, page_src: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not parts.path:
+        return None
+    if parts.path.startswith("/"):
+        target = parts.path.lstrip("/")
+    else:
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(page_src), parts.path))
+    top = target.split("/", 1)[0].lower()
+    return top if top in SECTIONS else None
+
+
+class _OutsideLinks(Extension):
+    def extendMarkdown(self, md):
+        # before mkdocs' own link validation ("relpath", priority 0)
+        md.treeprocessors.register(_OutsideLinksProcessor(md), "gate_outside_links", 1)
+
+

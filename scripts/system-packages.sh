@@ -1,0 +1,17 @@
+#!/bin/sh
+# Installs the Debian packages the tests and edge mode need, when they are missing.
+# As root: apt-get. Otherwise: say what to install and go on (tests that need them are skipped).
+set -e
+need=""
+command -v nginx >/dev/null 2>&1 || need="$need nginx"
+[ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || need="$need libnginx-mod-http-js"
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
+command -v chromedriver >/dev/null 2>&1 || need="$need chromium-driver"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing Debian packages:$need"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+else
+    echo "please install the Debian packages:$need (sudo apt-get install$need)" >&2
+fi
