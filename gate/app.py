@@ -1,5 +1,132 @@
-"""Placeholder until the gate lands."""
+"""The gate's application factory."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from flask import Flask, g, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from gate import config as config_mod
+from gate import tokens
+from gate.build import check_fresh
+from gate.identities import SESSION_LIFETIME, Identities
+from gate.instance import open_database, signing_key
+from gate.security import security_headers
+from gate.site import load_site
+from gate.tariffs import load_tariffs
+from gate.throttle import Throttle
+
+COOKIE = "kb_session"
 
 
-def create_app(test_config=None):
-    raise NotImplementedError
+@dataclass
+class Gate:
+    cfg: object
+    engine: object
+    key: bytes
+    tariffs: dict
+    manifest: dict
+    editions: dict
+    identities: Identities
+    throttle: Throttle
+
+
+def create_app(cfg=None, check_site: bool = True) -> Flask:
+    """Builds the gate from a Config (default: the environment); refuses stale or missing editions."""
+    cfg = cfg or config_mod.from_env()
+    tariffs = load_tariffs(cfg.tariffs_path)
+    if check_site:
+        check_fresh(cfg.root, tariffs)
+    manifest, editions = load_site(cfg.site_dir)
+    engine = open_database(cfg)
+    key = signing_key(cfg)
+
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=hmac.new(key, b"flask-session", "sha256").digest(),
+        SESSION_COOKIE_NAME="kb_form",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not cfg.local,
+        WTF_CSRF_TIME_LIMIT=None,  # valid as long as the form's cookie; a form left open overnight works
+        WTF_CSRF_SSL_STRICT=False,  # Origin/Referer are checked by gate.security for every form
+        MAX_CONTENT_LENGTH=30 * 1024 * 1024,
+    )
+    gate = Gate(cfg, engine, key, tariffs, manifest, editions,
+                Identities(engine, key, tariffs, cfg.timezone), Throttle())
+    app.extensions["gate"] = gate
+    app.before_request(_identify)  # first: every later check knows the visitor
+    if cfg.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies,
+                                x_proto=cfg.trusted_proxies, x_host=cfg.trusted_proxies)
+
+    from gate import auth, pages, support
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(support.bp)
+    app.register_blueprint(pages.bp)  # last: its catch-all route serves the editions
+    csrf = CSRFProtect(app)  # after the Origin check registered by auth
+    csrf.exempt(auth.logout)
+    app.after_request(_finish)
+    app.register_error_handler(CSRFError, pages.csrf_failed)
+    app.register_error_handler(413, pages.too_large)
+    app.register_error_handler(404, pages.not_found)
+    app.register_error_handler(405, pages.method_not_allowed)
+    app.register_error_handler(500, pages.server_error)
+    return app
+
+
+def current_gate() -> Gate:
+    from flask import current_app
+    return current_app.extensions["gate"]
+
+
+def _identify():
+    """Sets g.identity from the Bearer token or the session cookie, renewing an expired cookie."""
+    gate = current_gate()
+    g.identity, g.new_token, g.clear_cookie, g.bad_bearer = None, None, False, False
+    auth = request.headers.get("Authorization", "")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        try:
+            claims = gate.identities.cache.get(token.strip()) if scheme.lower() == "bearer" else None
+            g.identity = gate.identities.from_claims(claims) if claims else None
+        except tokens.TokenError:
+            g.identity = None
+        g.bad_bearer = g.identity is None
+        return
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return
+    try:
+        g.identity = gate.identities.from_token(token)
+    except tokens.ExpiredToken as exc:
+        renewed = gate.identities.renew(exc.claims)
+        if renewed:
+            g.identity, g.new_token = renewed
+    if g.identity is None:
+        g.clear_cookie = True
+
+
+def set_session_cookie(response, token: str | None):
+    cfg = current_gate().cfg
+    if token is None:
+        response.delete_cookie(COOKIE, path="/", secure=not cfg.local, httponly=True, samesite="Lax")
+    else:
+        response.set_cookie(COOKIE, token, max_age=SESSION_LIFETIME, path="/", secure=not cfg.local,
+                            httponly=True, samesite="Lax")
+
+
+def _finish(response):
+    gate = current_gate()
+    if getattr(g, "new_token", None):
+        set_session_cookie(response, g.new_token)
+    elif getattr(g, "clear_cookie", False):
+        set_session_cookie(response, None)
+    security_headers(response.headers, production=not gate.cfg.local)
+    if "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "private, no-store"
+        response.vary.add("Cookie")
+    return response

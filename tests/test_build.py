@@ -12,7 +12,7 @@ from gate.sections import SECTIONS
 from gate.tariffs import load_tariffs
 from tests.conftest import marker
 
-EDITIONS = ["public", "all", "functionality", "claim-desk", "launches+maintenance"]
+EDITIONS = ["public", "none", "all", "functionality", "claim-desk", "launches+maintenance"]
 
 
 def edition_texts(site: Path, name: str):

@@ -39,7 +39,7 @@ def test_editions_plan_has_public_staff_and_one_per_section_set():
     from tests.conftest import TEST_TARIFFS
     plan = plan_editions(parse_tariffs(TEST_TARIFFS, "t"))
     assert plan == {
-        "public": frozenset(), "all": frozenset({"launches", "functionality", "maintenance", "claim-desk"}),
+        "public": frozenset(), "none": frozenset(), "all": frozenset({"launches", "functionality", "maintenance", "claim-desk"}),
         "functionality": frozenset({"functionality"}), "claim-desk": frozenset({"claim-desk"}),
         "launches+maintenance": frozenset({"launches", "maintenance"}),
     }

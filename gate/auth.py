@@ -1,0 +1,211 @@
+"""Logging in and out, the profile page, changing and resetting a password."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, g, request, url_for
+
+from gate import accounts, outbox
+from gate.db import password_resets, users
+from gate.pages import login_required, render_in_site
+from gate.security import safe_next, same_origin
+
+bp = Blueprint("auth", __name__)
+RESET_TTL = dt.timedelta(minutes=30)
+BAD_LOGIN = "Неверный e-mail или пароль."
+
+
+def _gate():
+    from gate.app import current_gate
+    return current_gate()
+
+
+def client_address() -> str:
+    return request.remote_addr or "unknown"  # ProxyFix has applied GATE_TRUSTED_PROXIES
+
+
+def expected_origins() -> set[str]:
+    origins = {request.host_url.rstrip("/")}
+    if _gate().cfg.base_url:
+        origins.add(_gate().cfg.base_url)
+    return origins
+
+
+@bp.before_app_request
+def _check_origin():
+    """Every state-changing request must come from our own pages (CSRF, with the token)."""
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and not same_origin(
+            request.headers.get("Origin"), request.headers.get("Referer"), expected_origins()):
+        return render_in_site("Запрос отклонён", "message.html", status=403,
+                              heading="Запрос отклонён",
+                              message="Форма отправлена с другого сайта. Откройте страницу базы "
+                                      "знаний и отправьте форму оттуда.")
+
+
+def _redirect(location: str) -> Response:
+    resp = Response(status=303)
+    resp.headers["Location"] = location
+    return resp
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    next_path = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_in_site("Вход", "login.html", next=next_path, email="")
+    email = (request.form.get("email") or "").strip()
+    password = request.form.get("password") or ""
+    gate = _gate()
+    account = email.lower()
+    wait = gate.throttle.retry_after(client_address(), account)
+    if wait:
+        resp = render_in_site("Слишком много попыток", "login.html", status=429, next=next_path,
+                              email=email, error=f"Слишком много неудачных попыток входа. "
+                                                 f"Повторите через {wait} с.")
+        resp.headers["Retry-After"] = str(wait)
+        return resp
+    with gate.engine.begin() as conn:
+        row = accounts.authenticate(conn, email, password)
+        ident = accounts.identity(conn, row.id, gate.tariffs, gate.cfg.timezone) if row else None
+        secret = gate.identities.start_session(conn, row.id) if ident else None
+    if ident is None:
+        gate.throttle.failed(client_address(), account)
+        return render_in_site("Вход", "login.html", status=401, next=next_path, email=email,
+                              error=BAD_LOGIN)
+    gate.throttle.succeeded(account)
+    gate.identities.invalidate()
+    g.new_token = gate.identities.session_token(ident, secret)
+    return _redirect(next_path)
+
+
+@bp.route("/logout", methods=["POST"])
+def logout():
+    # Static pages cannot carry a per-person CSRF token: the Origin check above protects this form.
+    if g.identity is not None and g.identity.session_id:
+        _gate().identities.end_session(g.identity.session_id)
+    g.new_token, g.clear_cookie = None, True
+    return _redirect("/")
+
+
+@bp.route("/account/")
+def account():
+    if g.identity is None:
+        return login_required()
+    return render_in_site("Профиль", "account.html", opening=_gate().tariffs)
+
+
+@bp.route("/account/password", methods=["POST"])
+def change_password():
+    if g.identity is None:
+        return login_required()
+    gate = _gate()
+    current = request.form.get("current") or ""
+    new, repeat = request.form.get("new") or "", request.form.get("repeat") or ""
+    error = None
+    with gate.engine.begin() as conn:
+        row = conn.execute(sa.select(users).where(users.c.id == g.identity.user_id)).first()
+        if not accounts.verify_password(row.password_hash, current):
+            error = "Текущий пароль указан неверно."
+        elif new != repeat:
+            error = "Новый пароль и его повтор не совпадают."
+        else:
+            try:
+                accounts.set_password(conn, row.id, new, keep_session=g.identity.session_id)
+            except accounts.AccountError:
+                error = f"Новый пароль должен содержать от {accounts.MIN_PASSWORD} до {accounts.MAX_PASSWORD} символов."
+    if error:
+        return render_in_site("Профиль", "account.html", status=422, opening=gate.tariffs,
+                              error=error)
+    gate.identities.invalidate()
+    if g.identity.session_id:  # this browser stays logged in, with a token issued after the change
+        g.new_token = gate.identities.session_token(g.identity, _session_secret())
+    return render_in_site("Профиль", "account.html", opening=gate.tariffs,
+                          done="Пароль изменён. Другие сеансы входа завершены.")
+
+
+def _session_secret() -> str:
+    """The login session's secret from the (possibly expired, but verified) cookie token."""
+    from gate import tokens
+    from gate.app import COOKIE
+    try:
+        claims = tokens.decode(_gate().key, request.cookies.get(COOKIE, ""))
+    except tokens.ExpiredToken as exc:
+        claims = exc.claims
+    return claims["sid"]
+
+
+def _reset_id(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot():
+    if request.method == "GET":
+        return render_in_site("Восстановление пароля", "forgot.html")
+    gate = _gate()
+    email = (request.form.get("email") or "").strip()
+    wait = gate.throttle.retry_after(client_address(), "reset:" + email.lower())
+    if wait:
+        return render_in_site("Восстановление пароля", "forgot.html", status=429,
+                              error=f"Слишком много запросов. Повторите через {wait} с.")
+    gate.throttle.failed(client_address(), "reset:" + email.lower())  # every request counts
+    with gate.engine.begin() as conn:
+        try:
+            row = conn.execute(sa.select(users).where(
+                users.c.email == accounts.normalize_email(email))).first()
+        except accounts.AccountError:
+            row = None
+        if row is not None and not row.disabled:
+            secret = secrets.token_urlsafe(32)
+            conn.execute(password_resets.insert().values(
+                id=_reset_id(secret), user_id=row.id,
+                expires_at=accounts.now_utc() + RESET_TTL))
+            base = gate.cfg.base_url or request.host_url.rstrip("/")
+            link = base + url_for("auth.reset", secret=secret)
+            outbox.enqueue(conn, gate.cfg, to=row.email,
+                           subject="Восстановление пароля в базе знаний SET Retail 10",
+                           text=(f"Здравствуйте!\n\nЧтобы задать новый пароль, откройте ссылку "
+                                 f"(действует 30 минут, один раз):\n{link}\n\n"
+                                 f"Если вы не запрашивали смену пароля, просто удалите это письмо.\n"),
+                           message_id=f"reset-{_reset_id(secret)[:24]}")
+    return render_in_site("Восстановление пароля", "message.html", heading="Проверьте почту",
+                          message="Если этот адрес зарегистрирован, мы отправили на него ссылку "
+                                  "для смены пароля. Ссылка действует 30 минут.")
+
+
+@bp.route("/password/reset/<secret>", methods=["GET", "POST"])
+def reset(secret):
+    gate = _gate()
+    with gate.engine.begin() as conn:
+        row = conn.execute(sa.select(password_resets).where(
+            password_resets.c.id == _reset_id(secret[:200]))).first()
+        valid = row is not None and row.used_at is None and row.expires_at > accounts.now_utc()
+        if not valid:
+            return render_in_site("Ссылка недействительна", "message.html", status=404,
+                                  heading="Ссылка недействительна",
+                                  message="Ссылка устарела или уже использована. Запросите новую "
+                                          "на странице восстановления пароля.")
+        if request.method == "GET":
+            return render_in_site("Новый пароль", "reset.html", secret=secret)
+        new, repeat = request.form.get("new") or "", request.form.get("repeat") or ""
+        error = None
+        if new != repeat:
+            error = "Пароль и его повтор не совпадают."
+        else:
+            try:
+                accounts.set_password(conn, row.user_id, new)
+            except accounts.AccountError:
+                error = f"Пароль должен содержать от {accounts.MIN_PASSWORD} до {accounts.MAX_PASSWORD} символов."
+        if error:
+            return render_in_site("Новый пароль", "reset.html", status=422, secret=secret, error=error)
+        conn.execute(password_resets.update().where(password_resets.c.id == row.id)
+                     .values(used_at=accounts.now_utc()))
+    gate.identities.invalidate()
+    return render_in_site("Пароль изменён", "message.html", heading="Пароль изменён",
+                          message="Теперь войдите с новым паролем.", link=("/login", "Войти"))
+
+

@@ -1,0 +1,139 @@
+"""The mail outbox: messages are stored with the change that causes them, then delivered.
+
+Design: `enqueue` writes the complete message (with a stable Message-ID) into the outbox table
+in the caller's transaction, so a support request and its mails are stored together or not at
+all. A worker thread (inside `gate serve` and `make run`) claims due messages with a lease (a
+conditional UPDATE, atomic on SQLite and PostgreSQL, so several gate processes never send the
+same message at once), sends them over SMTP and marks them sent. While the server is down it
+retries with exponential backoff (up to 10 minutes); after a crash or restart the lease expires
+and the message is sent again. Delivery is at-least-once with a stable Message-ID; a message
+is sent twice only if the gate dies between the SMTP server's acceptance and the mark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import smtplib
+import threading
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+
+import sqlalchemy as sa
+
+from gate.db import outbox
+
+log = logging.getLogger("gate.outbox")
+LEASE = dt.timedelta(seconds=120)
+MAX_BACKOFF = 600
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _clean_header(value: str) -> str:
+    """No header injection: line breaks in a header value become spaces."""
+    return " ".join(str(value).replace("\r", " ").replace("\n", " ").split())
+
+
+def build_message(cfg, to: str, subject: str, text: str, message_id: str,
+                  attachments=(), reply_to: str | None = None) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = _clean_header(cfg.mail_from)
+    msg["To"] = _clean_header(to)
+    msg["Subject"] = _clean_header(subject)
+    msg["Date"] = formatdate(localtime=False)
+    domain = cfg.mail_from.rpartition("@")[2] or "localhost"
+    msg["Message-ID"] = f"<{_clean_header(message_id)}@{domain}>"
+    if reply_to:
+        msg["Reply-To"] = _clean_header(reply_to)
+    msg.set_content(text)
+    for name, content_type, data in attachments:
+        maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=name)
+    return msg
+
+
+def enqueue(conn, cfg, *, to: str, subject: str, text: str, message_id: str | None = None,
+            attachments=(), reply_to: str | None = None, request_id: int | None = None) -> str:
+    """Stores one message in the caller's transaction; returns its Message-ID."""
+    message_id = message_id or make_msgid()[1:-1].partition("@")[0]
+    msg = build_message(cfg, to, subject, text, message_id, attachments, reply_to)
+    now = _now()
+    conn.execute(outbox.insert().values(
+        message_id=msg["Message-ID"], recipient=_clean_header(to), body=msg.as_bytes(),
+        created_at=now, attempts=0, next_attempt_at=now, request_id=request_id))
+    return msg["Message-ID"]
+
+
+def _claim(engine, now):
+    """One due message leased to this worker, or None."""
+    with engine.begin() as conn:
+        row = conn.execute(
+            sa.select(outbox.c.id).where(
+                outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now,
+                sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+            .order_by(outbox.c.id).limit(1)).first()
+        if row is None:
+            return None
+        taken = conn.execute(
+            outbox.update().where(
+                outbox.c.id == row.id, outbox.c.sent_at.is_(None),
+                sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
+            .values(claimed_until=now + LEASE)).rowcount
+        if taken != 1:
+            return None  # another worker took it first
+        return conn.execute(sa.select(outbox).where(outbox.c.id == row.id)).first()
+
+
+def deliver_due(engine, cfg, limit: int = 100) -> int:
+    """Sends what is due now; returns how many were sent. Stops at the first SMTP failure."""
+    sent = 0
+    while sent < limit:
+        now = _now()
+        row = _claim(engine, now)
+        if row is None:
+            return sent
+        try:
+            with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=20) as smtp:
+                smtp.sendmail(cfg.mail_from, [row.recipient], row.body)
+        except (OSError, smtplib.SMTPException) as exc:
+            delay = min(MAX_BACKOFF, 2 ** min(row.attempts, 10))
+            with engine.begin() as conn:
+                conn.execute(outbox.update().where(outbox.c.id == row.id).values(
+                    attempts=row.attempts + 1, claimed_until=None,
+                    next_attempt_at=_now() + dt.timedelta(seconds=delay),
+                    last_error=str(exc)[:500]))
+            log.warning("mail %s not delivered (%s); retry in %ss", row.message_id, exc, delay)
+            return sent
+        with engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == row.id).values(
+                sent_at=_now(), attempts=row.attempts + 1, claimed_until=None, last_error=None))
+        sent += 1
+    return sent
+
+
+class Worker(threading.Thread):
+    """Delivers the outbox every `interval` seconds until stopped; woken early by `poke`."""
+
+    def __init__(self, engine, cfg, interval: float = 2.0):
+        super().__init__(name="outbox", daemon=True)
+        self.engine, self.cfg, self.interval = engine, cfg, interval
+        self._wake, self._stop = threading.Event(), threading.Event()
+
+    def poke(self):
+        self._wake.set()
+
+    def stop(self):
+        self._stop.set()
+        self._wake.set()
+
+    def run(self):
+        while not self._stop.is_set():
+            try:
+                deliver_due(self.engine, self.cfg)
+            except Exception:  # keep the worker alive whatever the database says
+                log.exception("outbox worker error")
+            self._wake.wait(self.interval)
+            self._wake.clear()

@@ -1,0 +1,64 @@
+"""The built editions, loaded once: a file map per edition and the shell of the gate's pages."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from markupsafe import escape
+
+SHELL = "403.html"  # see overrides/403.html
+
+
+@dataclass
+class Edition:
+    name: str
+    root: Path
+    files: dict      # URL path without the leading '/' -> absolute file path
+    shell: str
+
+    def render(self, title: str, content: str) -> str:
+        return self.shell.replace("@@GATE_TITLE@@", str(escape(title))).replace("@@GATE_CONTENT@@", content)
+
+    def lookup(self, path: str):
+        """(file, None), (None, redirect to path + '/') or (None, None) for a normalized path."""
+        rel = path.lstrip("/")
+        if rel == "" or rel.endswith("/"):
+            f = self.files.get(rel + "index.html")
+            return f, None
+        f = self.files.get(rel)
+        if f is not None:
+            return f, None
+        if rel + "/index.html" in self.files:
+            return None, "/" + rel + "/"
+        return None, None
+
+
+def normalize_path(path: str) -> str | None:
+    """The request path with '.' and '..' resolved, or None for paths no page can have."""
+    if not path.startswith("/") or len(path) > 1024 or "\x00" in path or "\\" in path:
+        return None
+    norm = posixpath.normpath(path)
+    if norm.startswith("//"):
+        norm = "/" + norm.lstrip("/")
+    if path.endswith("/") and norm != "/":
+        norm += "/"
+    return norm
+
+
+def load_site(site_dir: Path) -> tuple[dict, dict[str, Edition]]:
+    site_dir = Path(site_dir)
+    manifest = json.loads((site_dir / "manifest.json").read_text())
+    editions = {}
+    for name in manifest["editions"]:
+        root = (site_dir / "editions" / name).resolve()
+        files = {}
+        for p in root.rglob("*"):
+            if p.is_file() and not p.is_symlink():
+                rel = p.relative_to(root).as_posix()
+                if rel != SHELL:
+                    files[rel] = p
+        editions[name] = Edition(name, root, files, (root / SHELL).read_text(encoding="utf-8"))
+    return manifest, editions

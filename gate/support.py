@@ -1,0 +1,5 @@
+"""Support requests (the form and the request pages)."""
+
+from flask import Blueprint
+
+bp = Blueprint("support", __name__)
