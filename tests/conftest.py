@@ -74,3 +74,71 @@ def built_project(tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("project"))
     manifest = build_all(root, root / "tariffs.yml", log=lambda *_: None)
     return root, manifest
+
+
+PASSWORD = "correct-horse-battery"
+# identity -> (organisation, tariff, staff); organisations are created per app
+PEOPLE = {
+    "start@client.example": ("Сеть Старт", "start", False),
+    "func@client.example": ("Сеть Функ", "solo-func", False),
+    "pair@client.example": ("Сеть Пара", "pair", False),
+    "ended@client.example": ("Сеть Бывшая", "start", False),
+    "disabled@client.example": ("Сеть Старт", "start", False),
+    "staff@vendor.example": (None, None, True),
+}
+
+
+def make_config(root: Path, instance: Path, **overrides):
+    from zoneinfo import ZoneInfo
+
+    from gate.config import Config
+
+    values = dict(mode="local", root=root, tariffs_path=root / "tariffs.yml", instance=instance,
+                  database_url=f"sqlite:///{instance / 'gate.sqlite3'}",
+                  timezone=ZoneInfo("Europe/Moscow"))
+    values.update(overrides)
+    return Config(**values)
+
+
+def populate(engine, tariffs):
+    from gate import accounts
+
+    with engine.begin() as conn:
+        for email, (org, tariff, staff) in PEOPLE.items():
+            if org and not conn.execute(accounts.sa.select(accounts.orgs.c.id).where(
+                    accounts.orgs.c.name == org)).first():
+                accounts.add_org(conn, org, tariff, tariffs)
+            accounts.add_user(conn, email, PASSWORD, org=org, staff=staff)
+        accounts.end_org(conn, "Сеть Бывшая")
+        accounts.set_disabled(conn, "disabled@client.example", True)
+
+
+@pytest.fixture
+def app(built_project, tmp_path):
+    from gate.app import create_app
+
+    root, _ = built_project
+    application = create_app(make_config(root, tmp_path / "instance"))
+    application.config["TESTING"] = True
+    gate = application.extensions["gate"]
+    populate(gate.engine, gate.tariffs)
+    return application
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def csrf_of(html: str) -> str:
+    import re
+
+    m = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert m, "the form carries a csrf_token"
+    return m.group(1)
+
+
+def login(client, email, password=PASSWORD, next_path="/"):
+    page = client.get("/login")
+    return client.post("/login", data={"csrf_token": csrf_of(page.get_data(as_text=True)),
+                                       "email": email, "password": password, "next": next_path})
