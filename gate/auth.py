@@ -82,6 +82,12 @@ def login():
     return _redirect(next_path)
 
 
+@bp.route("/logout", methods=["GET"])
+def logout_page():
+    """A link to /logout shows a button; logging out itself takes a POST."""
+    return render_in_site("Выход", "logout.html")
+
+
 @bp.route("/logout", methods=["POST"])
 def logout():
     # Static pages cannot carry a per-person CSRF token: the Origin check above protects this form.

@@ -17,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from gate.check import check_docs
 from gate.editions import plan_editions
 from gate.tariffs import load_tariffs
 
@@ -91,6 +92,8 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
               site_url: str | None = None) -> dict:
     """Builds every edition; returns the manifest. Raises BuildError with a clear message."""
     root = Path(root).resolve()
+    if problems := check_docs(root):
+        raise BuildError(f"{len(problems)} problem(s) in docs/:\n  " + "\n  ".join(problems))
     tariffs = load_tariffs(tariffs_path)
     plan = plan_editions(tariffs)
     site = root / "site"

@@ -8,6 +8,7 @@ within ADDRESS_WINDOW.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import defaultdict, deque
@@ -42,7 +43,7 @@ class Throttle:
                                        (("u", account), MAX_ACCOUNT, ACCOUNT_WINDOW)):
                 if self._recent(key, window) >= limit:
                     q = self._failures[key]
-                    waits.append(int(q[-limit] + window - self.clock()) + 1)
+                    waits.append(max(1, math.ceil(q[-limit] + window - self.clock())))
             return max(waits, default=0)
 
     def failed(self, address: str, account: str) -> None:

@@ -48,12 +48,14 @@ def make_project(root: Path, tariffs: str = TEST_TARIFFS) -> Path:
     shutil.copy(PROJECT / "docs/assets/kb.css", docs / "assets/kb.css")
     links = "\n".join(f"- [{marker(s, 'title')}]({s}/{marker(s, 'slug')}.md)" for s in SECTIONS)
     (docs / "index.md").write_text(
-        f"---\ntitle: Главная\ndescription: Главная страница.\n---\n\nПубличнаястраница.\n\n{links}\n")
+        f"---\ntitle: Главная\ndescription: Главная страница.\n---\n\nПубличнаястраница.\n\n{links}\n"
+        "\n[Обратиться в поддержку](/support/new?from=/)\n")
     for i, (section, title) in enumerate(SECTIONS.items()):
         d = docs / section
         d.mkdir()
         (d / "index.md").write_text(
-            f"---\ntitle: {title}\ndescription: Раздел.\n---\n\nО разделе.\n")
+            f"---\ntitle: {title}\ndescription: Раздел.\n---\n\nО разделе.\n\n"
+            f"[Обратиться в поддержку](/support/new?from=/{section}/)\n")
         others = [s for s in SECTIONS if s != section]
         other = others[i % len(others)]
         (d / f"{marker(section, 'slug')}.md").write_text(

@@ -128,8 +128,10 @@ def test_a_new_article_appears_in_its_editions_with_front_matter_title_and_order
 
     root = make_project(tmp_path / "p")
     d = root / "docs/maintenance"
-    (d / "b-first.md").write_text("---\ntitle: Статья Бэ\ndescription: x.\norder: 1\n---\n\nБэ.\n")
-    (d / "a-second.md").write_text("---\ntitle: Статья А\ndescription: x.\norder: 2\n---\n\nА.\n")
+    (d / "b-first.md").write_text("---\ntitle: Статья Бэ\ndescription: x.\norder: 1\n---\n\nБэ.\n\n"
+                                  "[Поддержка](/support/new?from=/maintenance/b-first/)\n")
+    (d / "a-second.md").write_text("---\ntitle: Статья А\ndescription: x.\norder: 2\n---\n\nА.\n\n"
+                                   "[Поддержка](/support/new?from=/maintenance/a-second/)\n")
     build_all(root, root / "tariffs.yml", log=lambda *_: None)
     pair = (root / "site/editions/launches+maintenance/maintenance/index.html").read_text()
     assert pair.index("Статья Бэ") < pair.index("Статья А")
