@@ -94,7 +94,10 @@ def page(path):
         return resp
     if file is None:
         return not_found()
-    resp = send_file(file, mimetype=mimetypes.guess_type(file.name)[0] or "application/octet-stream",
+    kind, encoding = mimetypes.guess_type(file.name)
+    if encoding:  # sitemap.xml.gz is a gzip file, not compressed XML to unpack on the fly
+        kind = "application/gzip"
+    resp = send_file(file, mimetype=kind or "application/octet-stream",
                      conditional=True, etag=True, max_age=None)
     cache_headers(resp.headers, norm)
     return resp

@@ -1,0 +1,485 @@
+"""Edge mode with a real nginx (deploy/edge.sh) in front of a real gate: the contract's answers.
+
+nginx checks the session token itself (deploy/kb.js) and serves the editions' files; whatever it
+cannot decide goes to the gate. A response made by the gate carries its `Server: kb-gate`
+header (nginx passes it through), a file nginx served does not.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import quote, urlencode, urljoin, urlsplit
+
+import jwt
+import pytest
+
+from gate import tokens
+from gate.sections import SECTIONS
+from tests.conftest import PASSWORD, marker
+
+PROJECT = Path(__file__).resolve().parent.parent
+NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx") or None
+JS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
+NGINX_MISSING = (
+    "nginx is not installed (apt-get install nginx libnginx-mod-http-js; `make setup` does it as root)"
+    if NGINX is None else
+    f"nginx's JavaScript module is missing: {JS_MODULE} (apt-get install libnginx-mod-http-js)"
+    if not JS_MODULE.exists() else None)
+needs_nginx = pytest.mark.skipif(NGINX_MISSING is not None, reason=NGINX_MISSING or "")
+pytestmark = needs_nginx
+
+ORGS = {"Сеть Старт": "start", "Сеть Функ": "solo-func"}
+USERS = {"start@client.example": "Сеть Старт", "func@client.example": "Сеть Функ",
+         "revoke@client.example": "Сеть Старт"}
+START_WAIT = 60  # seconds for the gate and nginx to come up
+
+
+# --- small HTTP client: exact paths (no dot-segment clean-up), cookies by hand -----------------
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+    @property
+    def by_gate(self) -> bool:
+        return self.headers.get("Server") == "kb-gate"
+
+    def cookie(self, name: str) -> str | None:
+        for line in self.headers.get_all("Set-Cookie") or []:
+            pair = line.split(";", 1)[0]
+            key, _, value = pair.partition("=")
+            if key.strip() == name:
+                return value.strip()
+        return None
+
+    def __repr__(self):
+        return f"<Resp {self.status} {dict(self.headers)}>"
+
+
+def request(port: int, path: str, method: str = "GET", headers=None, body=None,
+            cookies=None) -> Resp:
+    headers = dict(headers or {})
+    if cookies:
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return Resp(resp.status, resp.headers, resp.read())
+    finally:
+        conn.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+
+
+# --- the running edge ----------------------------------------------------------------------------
+
+class Edge:
+    def __init__(self, root, work, env, port, gate_port):
+        self.root, self.work, self.env, self.port, self.gate_port = root, work, env, port, gate_port
+        self.origin = f"http://127.0.0.1:{port}"
+
+    def get(self, path, **kw) -> Resp:
+        return request(self.port, path, **kw)
+
+    def cli(self, *args, stdin: str | None = None) -> str:
+        out = subprocess.run([sys.executable, "-m", "gate", *args], env=self.env, cwd=PROJECT,
+                             input=stdin, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, f"gate {' '.join(args)}: {out.stderr}"
+        return out.stdout
+
+    @property
+    def key(self) -> bytes:
+        return bytes.fromhex((self.work / "instance" / "signing.key").read_text().strip())
+
+    def login(self, email: str) -> str:
+        """Logs in through the form as a browser does; returns the kb_session token."""
+        page = self.get("/login", headers=HTML)
+        assert page.status == 200, page
+        form_cookie = page.cookie("kb_form")
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+        assert "csrf_token" in fields
+        fields.update(email=email, password=PASSWORD, next="/")
+        resp = self.get("/login", method="POST", body=urlencode(fields),
+                        headers={**HTML, "Origin": self.origin,
+                                 "Content-Type": "application/x-www-form-urlencoded"},
+                        cookies={"kb_form": form_cookie} if form_cookie else None)
+        assert resp.status == 303, (resp, resp.text[:500])
+        token = resp.cookie("kb_session")
+        assert token
+        return token
+
+    def session_token(self, token: str, **change) -> str:
+        """A token for the same login session, signed with the instance's key (e.g. expired)."""
+        c = jwt.decode(token, options={"verify_signature": False})
+        args = dict(sub=int(c["sub"]), org=c["org"], tariff=c["tariff"], sections=c["sections"],
+                    typ="session", ttl=tokens.SESSION_TTL, sid=c["sid"])
+        args.update(change)
+        return tokens.issue(self.key, **args)
+
+
+@pytest.fixture(scope="module")
+def edge(built_project, tmp_path_factory):
+    root, _ = built_project
+    work = tmp_path_factory.mktemp("edge")
+    port, gate_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "EDGE_", "KB_"))}
+    env.update(GATE_ROOT=str(root), GATE_INSTANCE=str(work / "instance"),
+               EDGE_DIR=str(work / "run"), EDGE_PORT=str(port), GATE_PORT=str(gate_port),
+               EDGE_WORKERS="2", NGINX=NGINX, PYTHONUNBUFFERED="1")
+    e = Edge(root, work, env, port, gate_port)
+    for org, tariff in ORGS.items():
+        e.cli("org", "add", org, "--tariff", tariff)
+    for email, org in USERS.items():
+        e.cli("user", "add", email, "--org", org, "--password-stdin", stdin=PASSWORD + "\n")
+
+    log_path = work / "edge.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(["sh", str(PROJECT / "deploy/edge.sh")], env=env, cwd=PROJECT,
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_WAIT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"deploy/edge.sh exited ({proc.returncode}):\n{log_path.read_text()}")
+            if port_open(port):
+                try:
+                    if e.get("/healthz").status == 200:
+                        break
+                except OSError:
+                    pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"edge mode did not come up in {START_WAIT} s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield e
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)  # edge.sh stops nginx and the gate
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while (port_open(port) or port_open(gate_port)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not port_open(port) and not port_open(gate_port), "edge.sh left nginx or the gate running"
+
+
+def page_url(section: str) -> str:
+    return f"/{marker(section, 'url')}/"
+
+
+def without_echoes(text: str) -> str:
+    """The text without the requested address echoed back in next=/from= (allowed)."""
+    return re.sub(r"(?:next|from)=[^\"'&\s<]*", "", text)
+
+
+def forbidden_markers(allowed) -> list[str]:
+    return [marker(s, kind) for s in SECTIONS if s not in allowed for kind in ("title", "body", "url")]
+
+
+# --- the contract's answers --------------------------------------------------------------------
+
+def test_anonymous_at_a_gated_page_is_sent_to_login_or_gets_401(edge):
+    for path in (page_url("launches"), "/launches/", "/claim-desk/no-such-page/"):
+        browser = edge.get(path, headers=HTML)
+        assert browser.status == 303 and browser.by_gate
+        assert browser.headers["Location"] == "/login?next=" + quote(path, safe="")
+        script = edge.get(path, headers={"Accept": "application/json"})
+        assert script.status == 401 and script.by_gate
+        assert marker("launches", "body") not in browser.text + script.text
+
+
+def test_public_page_is_served_by_nginx_with_the_gates_headers(edge):
+    r = edge.get("/", headers=HTML)
+    assert r.status == 200 and not r.by_gate
+    assert "Публичнаястраница" in r.text and 'href="/login"' in r.text
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert r.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert r.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" in r.headers  # production mode by default
+    for text in forbidden_markers(()):
+        assert text not in r.text
+    health = edge.get("/healthz")
+    assert health.status == 200 and health.by_gate
+
+
+def test_start_user_reads_a_section_page_served_by_nginx(edge):
+    token = edge.login("start@client.example")
+    for section in SECTIONS:
+        r = edge.get(page_url(section), headers=HTML, cookies={"kb_session": token})
+        assert r.status == 200 and not r.by_gate, (section, r)
+        assert marker(section, "body") in r.text
+        assert 'action="/logout"' in r.text
+    account = edge.get("/account/", headers=HTML, cookies={"kb_session": token})
+    assert account.status == 200 and account.by_gate and "start@client.example" in account.text
+
+
+def test_solo_func_user_gets_the_locked_page_for_other_sections(edge):
+    token = edge.login("func@client.example")
+    own = edge.get(page_url("functionality"), headers=HTML, cookies={"kb_session": token})
+    assert own.status == 200 and not own.by_gate
+    for path in ("/launches/x/", page_url("launches"), "/launches/", "/maintenance/",
+                 page_url("claim-desk")):
+        r = edge.get(path, headers=HTML, cookies={"kb_session": token})
+        assert r.status == 403 and r.by_gate, (path, r)
+        section = path.split("/")[1]
+        assert f"Раздел «{SECTIONS[section]}» недоступен" in r.text
+        assert "/support/new?from=" in r.text
+        for text in forbidden_markers(["functionality"]):
+            assert text not in without_echoes(r.text)
+
+
+def test_folder_without_slash_and_missing_pages_go_to_the_gate(edge):
+    token = edge.login("func@client.example")
+    path = page_url("functionality").rstrip("/")
+    r = edge.get(path, headers=HTML, cookies={"kb_session": token})
+    assert r.status == 301 and r.by_gate and r.headers["Location"] == path + "/"
+    missing = edge.get("/functionality/no-such-page/", headers=HTML, cookies={"kb_session": token})
+    assert missing.status == 404 and missing.by_gate
+    assert "private" in missing.headers["Cache-Control"]
+    for text in forbidden_markers(["functionality"]):
+        assert text not in missing.text
+
+
+def test_expired_session_token_is_renewed_by_the_gate(edge):
+    token = edge.login("start@client.example")
+    claims = jwt.decode(token, edge.key, algorithms=["HS256"], issuer=tokens.ISSUER)
+    assert claims["exp"] - claims["iat"] <= 45  # edge mode relies on short-lived tokens
+    expired = edge.session_token(token, ttl=10, now=time.time() - 30)
+    for accept in (HTML, {"Accept": "*/*"}):  # a page and a fetch
+        r = edge.get(page_url("launches"), headers=accept, cookies={"kb_session": expired})
+        assert r.status == 200 and r.by_gate, r
+        assert marker("launches", "body") in r.text
+        fresh = r.cookie("kb_session")
+        assert fresh and fresh != expired
+        assert jwt.decode(fresh, edge.key, algorithms=["HS256"])["exp"] > time.time()
+    again = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": fresh})
+    assert again.status == 200 and not again.by_gate
+
+
+def test_invalid_tokens_go_to_the_gate(edge):
+    token = edge.login("start@client.example")
+    head, payload, sig = token.split(".")
+    forged = tokens.issue(b"k" * 32, sub=1, org="x", tariff="start", sections=list(SECTIONS),
+                          typ="session", ttl=60, sid="x")
+    for bad in (f"{head}.{payload}.{sig[:-2]}AA", forged, "garbage", token + "x"):
+        r = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": bad})
+        assert r.status == 303 and r.by_gate, r
+        assert marker("launches", "body") not in r.text
+    # two session cookies: nginx does not guess, the gate decides
+    twice = edge.get(page_url("launches"),
+                     headers={**HTML, "Cookie": f"kb_session={token}; kb_session={forged}"})
+    assert twice.by_gate
+
+
+def test_a_disabled_person_is_locked_out_once_the_token_expires(edge):
+    token = edge.login("revoke@client.example")
+    short = edge.session_token(token, ttl=2)
+    exp = jwt.decode(short, options={"verify_signature": False})["exp"]
+    r = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": short})
+    assert r.status == 200 and not r.by_gate
+    edge.cli("user", "disable", "revoke@client.example")
+    time.sleep(max(0.0, exp - time.time()) + 0.3)
+    r = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": short})
+    assert r.status == 303 and r.by_gate, r
+    assert r.headers["Location"].startswith("/login?next=")
+    assert r.cookie("kb_session") == ""  # the gate clears the cookie
+    assert marker("launches", "body") not in r.text
+    fetch = edge.get(page_url("launches"), cookies={"kb_session": short})
+    assert fetch.status == 401
+
+
+def test_bearer_tokens_are_checked_by_the_gate(edge):
+    api = edge.cli("token", "start@client.example", "--ttl", "600").strip().splitlines()[-1]
+    r = edge.get(page_url("maintenance"), headers={"Authorization": f"Bearer {api}"})
+    assert r.status == 200 and r.by_gate and marker("maintenance", "body") in r.text
+    bad = edge.get("/", headers={"Authorization": "Bearer nonsense"})
+    assert bad.status == 401 and bad.by_gate
+    asset = _fingerprinted_asset(edge)
+    assert edge.get(asset, headers={"Authorization": "Bearer nonsense"}).by_gate
+
+
+PATH_TRICKS = [
+    "/launches/../launches/x/",
+    "/%2e%2e/launches/",
+    "/LAUNCHES/x/",
+    "/launches%2Fx/",
+    "/editions/all/launches/",
+    "/403.html",
+    "/manifest.json",
+    "/../site/manifest.json",
+    "/LAUNCHES/marker-launches-page/",
+    "/Launches/marker-launches-page/index.html",
+    "/launches%2Fmarker-launches-page/",
+    "/launches%2fmarker-launches-page%2findex.html",
+    "/functionality/../launches/marker-launches-page/",
+    "/functionality/..%2Flaunches/marker-launches-page/",
+    "/functionality/%2e%2e/launches/marker-launches-page/",
+    "/%6caunches/marker-launches-page/",
+    "//launches/marker-launches-page/",
+    "/./launches/marker-launches-page/",
+    "/assets/../launches/marker-launches-page/",
+    "/launches\\marker-launches-page/",
+    "/functionality\\..\\launches/marker-launches-page/",
+    "/editions/all/launches/marker-launches-page/",
+    "/%2e%2e/editions/all/launches/marker-launches-page/",
+    "/editions%2Fall%2Flaunches/marker-launches-page/",
+    "/%34%303.html",
+    "/functionality/../403.html",
+    "/launches/marker-launches-page/index.html",
+    "/claim-desk/marker-claim-desk-page/",
+    "/CLAIM-DESK/marker-claim-desk-page/",
+    "/search/search_index.json",
+    "/sitemap.xml",
+    "/404.html",
+]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "func@client.example"])
+def test_path_tricks_never_reach_a_locked_section_or_internal_file(edge, who):
+    cookies = None if who == "anonymous" else {"kb_session": edge.login(who)}
+    allowed = [] if who == "anonymous" else ["functionality"]
+    for path in PATH_TRICKS:
+        for accept in (HTML, {"Accept": "*/*"}):
+            r = edge.get(path, headers=accept, cookies=cookies)
+            assert r.status < 500, (path, r)
+            text = without_echoes(r.text)
+            for m in forbidden_markers(allowed):
+                assert m not in text, (who, path, r.status, m)
+            assert "@@GATE_CONTENT@@" not in r.text, path  # the internal shell
+            assert "source_digest" not in r.text, path  # the internal manifest
+            if r.status == 200 and path.lower().lstrip("/").startswith(("launches", "claim-desk")):
+                pytest.fail(f"{who} got 200 for {path}")
+
+
+class _Links(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links = []
+
+    def handle_starttag(self, tag, attrs):
+        for name, value in attrs:
+            if name in ("href", "src") and value:
+                self.links.append(value)
+
+
+def crawl(edge, cookies, limit=800):
+    """Every local address reachable from / (links, scripts, styles, search index, sitemap),
+    and the address of every file of the staff edition (a superset of every other edition)."""
+    seen, pages = set(), []
+    queue = ["/", "/search/search_index.json", "/sitemap.xml", "/404.html", "/no-such-page/"]
+    staff = edge.root / "site/editions/all"
+    for f in sorted(staff.rglob("*")):
+        if f.is_file():
+            rel = f.relative_to(staff).as_posix()
+            queue.append("/" + rel)
+            if rel.endswith("index.html"):
+                queue.append("/" + rel[:-len("index.html")])
+    while queue and len(seen) < limit:
+        path = queue.pop(0)
+        if path in seen:
+            continue
+        seen.add(path)
+        r = edge.get(path, headers=HTML, cookies=cookies)
+        pages.append((path, r))
+        ctype = r.headers.get("Content-Type", "")
+        if "html" in ctype or "xml" in ctype:
+            found = []
+            if "html" in ctype:
+                parser = _Links()
+                parser.feed(r.text)
+                found = parser.links
+            found += re.findall(r"<loc>([^<]+)</loc>", r.text)
+            for link in found:
+                url = urljoin(f"{edge.origin}{path}", link)
+                parts = urlsplit(url)
+                if parts.scheme not in ("http", "https"):
+                    continue
+                if parts.netloc not in (f"127.0.0.1:{edge.port}", "127.0.0.1:8000"):
+                    continue  # other sites; sitemap addresses use the build's site_url
+                target = parts.path + (f"?{parts.query}" if parts.query else "")
+                if target not in seen:
+                    queue.append(target)
+    return pages
+
+
+@pytest.mark.parametrize("who", ["anonymous", "func@client.example"])
+def test_no_leaks_in_anything_reachable(edge, who):
+    cookies = None if who == "anonymous" else {"kb_session": edge.login(who)}
+    allowed = [] if who == "anonymous" else ["functionality"]
+    pages = crawl(edge, cookies)
+    assert len(pages) > 40
+    served_by_nginx = 0
+    for path, r in pages:
+        assert r.status < 500, (path, r)
+        text = without_echoes(r.text)
+        for m in forbidden_markers(allowed):
+            assert m not in text, (who, path, m)
+        served_by_nginx += not r.by_gate
+    assert served_by_nginx > len(pages) // 2
+    if allowed:  # the crawl reached the person's own section
+        assert any(marker("functionality", "body") in r.text for _, r in pages)
+
+
+def _fingerprinted_asset(edge) -> str:
+    html = edge.get("/").text
+    m = re.search(r'(?:href|src)="([^"]*assets/stylesheets/main\.[0-9a-f]{8,}\.min\.css)"', html)
+    assert m, "the page links Material's fingerprinted stylesheet"
+    return urljoin("/", m.group(1))
+
+
+def test_caching_headers(edge):
+    token = edge.login("start@client.example")
+    for cookies in (None, {"kb_session": token}):
+        page = edge.get("/", headers=HTML, cookies=cookies)
+        assert page.status == 200 and not page.by_gate
+        assert page.headers["Cache-Control"] == "private, no-cache"
+        assert "cookie" in ", ".join(page.headers.get_all("Vary")).lower()
+        index = edge.get("/search/search_index.json", cookies=cookies)
+        assert index.headers["Cache-Control"] == "private, no-cache"
+        asset = edge.get(_fingerprinted_asset(edge), cookies=cookies)
+        assert asset.status == 200 and not asset.by_gate
+        assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert asset.headers["X-Content-Type-Options"] == "nosniff"
+    section = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": token})
+    assert section.headers["Cache-Control"] == "private, no-cache"
+    assert "cookie" in ", ".join(section.headers.get_all("Vary")).lower()
+    gz = edge.get("/", headers={**HTML, "Accept-Encoding": "gzip"})
+    assert gz.headers.get("Content-Encoding") == "gzip"
+
+
+def test_logout_goes_to_the_gate_and_clears_the_cookie(edge):
+    token = edge.login("start@client.example")
+    r = edge.get("/logout", method="POST", body="", cookies={"kb_session": token},
+                 headers={"Origin": edge.origin, "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status == 303 and r.by_gate and r.cookie("kb_session") == ""
