@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gate import config as config_mod
 from gate import tokens
 from gate.build import check_fresh
+from gate.fastpath import FastPages
 from gate.identities import SESSION_LIFETIME, Identities
 from gate.instance import open_database, signing_key
 from gate.security import security_headers
@@ -59,6 +60,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
                 Identities(engine, key, tariffs, cfg.timezone), Throttle())
     app.extensions["gate"] = gate
     app.before_request(_identify)  # first: every later check knows the visitor
+    app.wsgi_app = FastPages(app.wsgi_app, gate)  # plain page requests never enter Flask
     if cfg.trusted_proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies,
                                 x_proto=cfg.trusted_proxies, x_host=cfg.trusted_proxies)

@@ -275,3 +275,23 @@ def test_throttled_login_answers_429_and_owner_gets_back_within_60s(app, client)
     assert int(r.headers["Retry-After"]) <= 60
     clock[0] += 60
     assert login(app.test_client(), "start@client.example").status_code == 303
+
+
+def test_plain_page_requests_take_the_fast_path_with_the_same_headers(app, client, monkeypatch):
+    login(client, "start@client.example")
+    via_flask = client.get(page_url("launches"), headers={"Authorization": "x"})  # forces Flask
+    assert via_flask.status_code == 401
+    calls = []
+    original = app.full_dispatch_request
+    monkeypatch.setattr(app, "full_dispatch_request", lambda: calls.append(1) or original())
+    fast = client.get(page_url("launches"))
+    assert fast.status_code == 200 and calls == []
+    assert marker("launches", "body") in fast.get_data(as_text=True)
+    for h in ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Vary", "ETag"):
+        assert h in fast.headers
+    assert fast.headers["Cache-Control"].startswith("private")
+    again = client.get(page_url("launches"), headers={"If-None-Match": fast.headers["ETag"]})
+    assert again.status_code == 304 and calls == []
+    assert client.get(page_url("launches"), headers={"Accept": "text/html"}).status_code == 200
+    client.post("/logout")
+    assert client.get(page_url("launches"), headers=HTML).status_code == 303 and calls

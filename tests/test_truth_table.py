@@ -246,7 +246,8 @@ def token_cases():
         ("audience", _sign(_claims(aud="x")), None),
         ("header says HS512", _raw({"alg": "HS512", "typ": "JWT"}, _claims()), None),
         ("header without alg", _raw({"typ": "JWT"}, _claims()), None),
-        ("raw HS256", _raw({"alg": "HS256", "typ": "JWT"}, _claims()), "launches+maintenance"),
+        # nginx accepts only the header exactly as the gate writes it (stricter costs a round trip)
+        ("raw HS256, other header spelling", _raw({"alg": "HS256", "typ": "JWT"}, _claims()), None),
         ("alg none", jwt.encode(_claims(), None, algorithm="none"), None),
         ("tampered payload", f"{head}.{_sign(_claims(sections=list(SECTIONS))).split('.')[1]}.{sig}",
          None),

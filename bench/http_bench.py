@@ -1,0 +1,150 @@
+"""Requests per second and p99 latency, interleaved, same machine, same page:
+plain nginx serving the edition statically; edge mode; the standalone gate; the naive gate."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.corpus import make_corpus  # noqa: E402
+
+PY = sys.executable
+PROJECT = Path(__file__).resolve().parent.parent
+THREADS = 8
+STATIC_CONF = """
+{user} worker_processes auto; pid {run}/static.pid; error_log {run}/static-error.log;
+events {{ worker_connections 1024; }}
+http {{ include /etc/nginx/mime.types; access_log off; sendfile on; tcp_nopush on;
+  client_body_temp_path {run}/t1; proxy_temp_path {run}/t2; fastcgi_temp_path {run}/t3;
+  uwsgi_temp_path {run}/t4; scgi_temp_path {run}/t5;
+  server {{ listen 127.0.0.1:{port}; root {root}; location / {{ try_files $uri $uri/index.html =404; }} }} }}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(url: str, seconds: float = 60):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except Exception:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wrk(url: str, cookie: str, seconds: int, connections: int) -> tuple[float, float]:
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          "-H", f"Cookie: kb_session={cookie}", url],
+                         capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
+    if re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        raise RuntimeError(f"{url}: errors during the run:\n{out}")
+    return rps, p99
+
+
+def main(rounds: int = 3, seconds: int = 5, connections: int = 32) -> dict:
+    procs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        root = make_corpus(tmp / "corpus")
+        env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp / "instance"),
+               "GATE_MODE": "local", "NO_MKDOCS_2_WARNING": "1"}
+        subprocess.run([PY, "-m", "gate", "build"], env=env, check=True, capture_output=True)
+        subprocess.run([PY, "-m", "gate", "org", "add", "Bench", "--tariff", "start"], env=env,
+                       check=True, capture_output=True)
+        subprocess.run([PY, "-m", "gate", "user", "add", "bench@example.ru", "--org", "Bench",
+                        "--password-stdin"], env=env, input="bench-password-1\n", check=True,
+                       capture_output=True, text=True)
+        from gate import accounts, config, identities, instance, tokens
+        from gate.tariffs import load_tariffs
+
+        cfg = config.from_env(env)
+        key = instance.signing_key(cfg)
+        engine = instance.open_database(cfg)
+        with engine.begin() as conn:
+            uid = accounts.user_id_by_email(conn, "bench@example.ru")
+            ident = accounts.identity(conn, uid, load_tariffs(cfg.tariffs_path), cfg.timezone)
+            secret = identities.Identities(engine, key, {}, cfg.timezone).start_session(conn, uid)
+        # A real session's token, valid for the whole run (the gate's own live only 45 s).
+        cookie = tokens.issue(key, sub=uid, org=ident.org, tariff=ident.tariff,
+                              sections=ident.sections, typ="session", ttl=3600, sid=secret)
+        page = "/launches/generated-000/"
+        ports = {name: free_port() for name in ("static", "edge", "edge_gate", "gate", "naive")}
+        run = tmp / "run"
+        for d in ("", "t1", "t2", "t3", "t4", "t5"):
+            (run / d).mkdir(parents=True, exist_ok=True)
+        (run / "static.conf").write_text(STATIC_CONF.format(
+            user="user root;" if os.getuid() == 0 else "", run=run, port=ports["static"], root=root / "site/editions/all"))
+        try:
+            procs.append(subprocess.Popen(["nginx", "-c", str(run / "static.conf"), "-g", "daemon off;"]))
+            procs.append(subprocess.Popen(["sh", str(PROJECT / "deploy/edge.sh")], env={
+                **env, "EDGE_PORT": str(ports["edge"]), "GATE_PORT": str(ports["edge_gate"]),
+                "EDGE_DIR": str(run / "edge"), "VENV_BIN": str(Path(PY).parent)},
+                stdout=open(run / "edge.log", "w"), stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(subprocess.Popen([PY, "-m", "gate", "serve", "--port", str(ports["gate"]),
+                                           "--threads", str(THREADS)], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            procs.append(subprocess.Popen([PY, str(PROJECT / "bench/naive_gate.py"), str(root / "site"),
+                                           key.hex(), str(ports["naive"]), str(THREADS)], env=env,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            targets = {"static nginx": ports["static"], "edge mode": ports["edge"],
+                       "standalone gate": ports["gate"], "naive gate": ports["naive"]}
+            for name, port in targets.items():
+                try:
+                    wait_up(f"http://127.0.0.1:{port}/")
+                except RuntimeError:
+                    raise RuntimeError(f"{name} did not come up; edge log:\n"
+                                       + (run / "edge.log").read_text()[-2000:]) from None
+                wrk(f"http://127.0.0.1:{port}{page}", cookie, 1, connections)  # warm-up
+            results = {name: [] for name in targets}
+            for _ in range(rounds):
+                for name, port in targets.items():
+                    results[name].append(wrk(f"http://127.0.0.1:{port}{page}", cookie, seconds, connections))
+        finally:
+            for p in procs:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM) if p.args[0] == "sh" else p.terminate()
+                except ProcessLookupError:
+                    pass
+            for p in procs:
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+    summary = {name: (statistics.median(r for r, _ in runs), statistics.median(p for _, p in runs))
+               for name, runs in results.items()}
+    print(f"http: {page} with a START session cookie, wrk -t2 -c{connections}, {rounds} interleaved "
+          f"rounds of {seconds}s, medians:")
+    for name, (rps, p99) in summary.items():
+        print(f"  {name:16s} {rps:9.0f} req/s   p99 {p99:7.2f} ms")
+    static, edge = summary["static nginx"][0], summary["edge mode"][0]
+    gate, naive = summary["standalone gate"], summary["naive gate"]
+    print(f"  edge / static nginx       = {edge / static:.2f}x (target >= 0.85x)")
+    print(f"  standalone / naive gate   = {gate[0] / naive[0]:.2f}x (target >= 2x); "
+          f"p99 {gate[1]:.1f} ms vs {naive[1]:.1f} ms")
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The hot path: a WSGI layer that serves an edition's file without entering Flask.
+
+It handles only the plain case — GET/HEAD of a page or asset, no Authorization header, a valid
+unexpired session cookie (or none), a section the visitor may see, a file that exists — and
+hands everything else (renewal, 303/401/403/404, forms, APIs) to the Flask application, which
+makes the same decisions with the same functions. Per request it does two dict lookups for the
+token (decoded-token cache, accounts snapshot), one for the file, and no database query.
+"""
+
+from __future__ import annotations
+
+import os
+from email.utils import formatdate
+from http.cookies import SimpleCookie
+
+from gate import tokens
+from gate.access import SERVE, edition_for, page_decision
+from gate.sections import section_of_url
+from gate.security import FINGERPRINTED
+from gate.site import normalize_path
+
+APP_PREFIXES = ("/login", "/logout", "/account", "/password", "/support", "/api", "/healthz")
+COOKIE = "kb_session"
+
+
+def _cookie(header: str) -> str | None:
+    if COOKIE not in header:
+        return None
+    try:
+        jar = SimpleCookie()
+        jar.load(header)
+    except Exception:  # an odd cookie header: let the full application deal with it
+        return ""
+    morsel = jar.get(COOKIE)
+    return morsel.value if morsel else None
+
+
+class FastPages:
+    def __init__(self, app, gate):
+        self.app, self.gate = app, gate
+        self._headers = {}  # (edition, path) -> (file, response headers)
+        security = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "SAMEORIGIN"),
+                    ("Content-Security-Policy", "frame-ancestors 'self'"),
+                    ("Referrer-Policy", "same-origin")]
+        if not gate.cfg.local:
+            security.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
+        self._security = security
+
+    def _file(self, edition, norm):
+        key = (edition.name, norm)
+        hit = self._headers.get(key)
+        if hit is not None:
+            return hit
+        file, redirect = edition.lookup(norm)
+        if file is None or redirect:
+            return None
+        import mimetypes
+        kind, encoding = mimetypes.guess_type(file.name)
+        if encoding:
+            kind = "application/gzip"
+        kind = kind or "application/octet-stream"
+        if kind.startswith("text/") or kind in ("application/json", "text/javascript"):
+            kind += "; charset=utf-8"
+        st = os.stat(file)
+        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+        if FINGERPRINTED.match(norm):
+            cache = [("Cache-Control", "public, max-age=31536000, immutable")]
+        else:
+            cache = [("Cache-Control", "private, no-cache"), ("Vary", "Cookie")]
+        headers = [("Content-Type", kind), ("Content-Length", str(st.st_size)), ("ETag", etag),
+                   ("Last-Modified", formatdate(st.st_mtime, usegmt=True)), *cache, *self._security]
+        hit = (file, etag, headers)
+        if len(self._headers) < 100_000:
+            self._headers[key] = hit
+        return hit
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO", "")
+        if (method not in ("GET", "HEAD") or path.startswith(APP_PREFIXES)
+                or "HTTP_AUTHORIZATION" in environ):
+            return self.app(environ, start_response)
+        identity = None
+        token = _cookie(environ.get("HTTP_COOKIE", ""))
+        if token is not None:
+            try:
+                claims = self.gate.identities.cache.get(token)
+            except tokens.TokenError:  # expired (to renew) or bad: the application answers
+                return self.app(environ, start_response)
+            identity = self.gate.identities.from_claims(claims)
+            if identity is None:
+                return self.app(environ, start_response)
+        norm = normalize_path(path)
+        if norm is None or page_decision(identity, section_of_url(norm)) != SERVE:
+            return self.app(environ, start_response)
+        hit = self._file(self.gate.editions[edition_for(identity)], norm)
+        if hit is None:
+            return self.app(environ, start_response)
+        file, etag, headers = hit
+        if environ.get("HTTP_IF_NONE_MATCH") == etag:
+            start_response("304 Not Modified", [h for h in headers if h[0] not in
+                                                ("Content-Length", "Content-Type")])
+            return []
+        start_response("200 OK", headers)
+        if method == "HEAD":
+            return []
+        f = open(file, "rb")
+        wrapper = environ.get("wsgi.file_wrapper")
+        return wrapper(f, 65536) if wrapper else _chunks(f)
+
+
+def _chunks(f):
+    with f:
+        while chunk := f.read(65536):
+            yield chunk
