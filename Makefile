@@ -37,7 +37,8 @@ edge: setup
 	sh deploy/edge.sh
 
 bench: setup
-	$(BIN)/python bench/run.py
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || echo "please install wrk (apt-get install wrk)"
+	$(BIN)/python bench/run.py $(BENCH)
 
 clean:
 	rm -rf site .pytest_cache
