@@ -295,3 +295,30 @@ def test_plain_page_requests_take_the_fast_path_with_the_same_headers(app, clien
     assert client.get(page_url("launches"), headers={"Accept": "text/html"}).status_code == 200
     client.post("/logout")
     assert client.get(page_url("launches"), headers=HTML).status_code == 303 and calls
+
+
+def _fail_logins(client, n, email, xff=None):
+    headers = {"X-Forwarded-For": xff} if xff else {}
+    codes = []
+    for i in range(n):
+        page = client.get("/login")
+        codes.append(client.post("/login", headers=headers, data={
+            "csrf_token": csrf_of(page.get_data(as_text=True)), "email": f"{email}{i}@x.example",
+            "password": "wrong-password", "next": "/"}).status_code)
+    return codes
+
+
+@pytest.mark.parametrize("proxies, other_address_blocked", [(0, True), (1, False)])
+def test_address_throttle_follows_trusted_proxies(built_project, tmp_path, proxies, other_address_blocked):
+    """Behind a trusted proxy the client address comes from X-Forwarded-For; without one a
+    forged header changes nothing."""
+    from gate.app import create_app
+    from tests.conftest import make_config
+
+    root, _ = built_project
+    app = create_app(make_config(root, tmp_path / "i", trusted_proxies=proxies))
+    c = app.test_client()
+    codes = _fail_logins(c, 20, "spray", xff="203.0.113.7")  # different accounts, one address
+    assert codes == [401] * 20
+    assert _fail_logins(c, 1, "more", xff="203.0.113.7") == [429]
+    assert (_fail_logins(c, 1, "other", xff="198.51.100.9") == [429]) is other_address_blocked
