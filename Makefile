@@ -32,9 +32,11 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# Plain http on 127.0.0.1:8080, so local mode (no Secure cookies); behind TLS run deploy/edge.sh
+# with GATE_MODE=production.
 edge: setup
 	$(BIN)/gate build
-	sh deploy/edge.sh
+	GATE_MODE=$${GATE_MODE:-local} sh deploy/edge.sh
 
 bench: setup
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || echo "please install wrk (apt-get install wrk)"
