@@ -54,7 +54,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
         SESSION_COOKIE_SECURE=not cfg.local,
         WTF_CSRF_TIME_LIMIT=None,  # valid as long as the form's cookie; a form left open overnight works
         WTF_CSRF_SSL_STRICT=False,  # Origin/Referer are checked by gate.security for every form
-        MAX_CONTENT_LENGTH=30 * 1024 * 1024,
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # the form's 7 MB of attachments plus text
     )
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
                 Identities(engine, key, tariffs, cfg.timezone), Throttle())
@@ -65,9 +65,11 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies,
                                 x_proto=cfg.trusted_proxies, x_host=cfg.trusted_proxies)
 
-    from gate import auth, pages, support
+    from gate import auth, pages, search_api, support
     app.register_blueprint(auth.bp)
     app.register_blueprint(support.bp)
+    app.register_blueprint(search_api.bp)  # GET /api/search: the visitor's edition only
+    search_api.warm_up(editions.values())
     app.register_blueprint(pages.bp)  # last: its catch-all route serves the editions
     csrf = CSRFProtect(app)  # after the Origin check registered by auth
     csrf.exempt(auth.logout)

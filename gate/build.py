@@ -24,7 +24,8 @@ from gate.tariffs import load_tariffs
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 MANIFEST = "manifest.json"
 # What a build reads besides docs/: a change in any of them makes site/ stale.
-BUILD_INPUTS = ("mkdocs.yml", "overrides", "gate/mkdocs_hooks.py", "gate/sections.py")
+BUILD_INPUTS = ("mkdocs.yml", "overrides", "gate/mkdocs_hooks.py", "gate/sections.py",
+                "gate/search.py")
 
 
 # Sitemaps need absolute addresses: GATE_BASE_URL at build time, else the local address.
@@ -80,6 +81,9 @@ def build_edition(root: str, name: str, sections: list[str], out_dir: str,
                              **overrides)
         config.extra["gate"] = {"edition": name, "sections": list(sections)}
         build(config)
+        # the gate's search index, from this edition's own pages only (gate.search)
+        from gate.search import write_index
+        write_index(Path(out_dir), Path(config["docs_dir"]), name)
         return name, None
     except (MkDocsException, Exception) as exc:  # noqa: B014 - report any build failure by name
         detail = "; ".join(dict.fromkeys(collect.messages)) or str(exc)

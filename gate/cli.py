@@ -54,6 +54,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--ttl", type=int, default=3600)
     r = sub.add_parser("requests", help="stored support requests")
     r.add_argument("--json", action="store_true")
+    sg = sub.add_parser("search-gaps", help="top search queries without results (or followed by "
+                       "a support request): total, no results, then request, editions, query")
+    sg.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    sg.add_argument("--limit", type=int, default=30, help="at most this many queries (default 30)")
+    sg.add_argument("--json", action="store_true")
     return p
 
 

@@ -99,4 +99,19 @@ def _run(cfg, engine, args) -> int:
                                                      "created", "register_by", "consult_by",
                                                      "delivery")))
         return 0
+    if cmd == "search-gaps":
+        if not 1 <= args.days <= 3650 or not 1 <= args.limit <= 10000:
+            raise CliError("--days must be from 1 to 3650 and --limit from 1 to 10000")
+        from gate.search_api import gaps
+        rows = gaps(engine, days=args.days, limit=args.limit)
+        if args.json:
+            print(json.dumps([{**r, "last": r["last"].isoformat(timespec="seconds")} for r in rows],
+                             ensure_ascii=False, indent=2))
+        elif not rows:
+            print(f"no searches without results in the last {args.days} days")
+        else:
+            for r in rows:
+                print(f"{r['count']}\t{r['no_results']}\t{r['then_request']}\t"
+                      f"{','.join(r['editions'])}\t{r['query']}")
+        return 0
     raise CliError(f"unknown command {cmd}")

@@ -62,7 +62,8 @@ def enqueue(conn, cfg, *, to: str, subject: str, text: str, message_id: str | No
     msg = build_message(cfg, to, subject, text, message_id, attachments, reply_to)
     now = _now()
     conn.execute(outbox.insert().values(
-        message_id=msg["Message-ID"], recipient=_clean_header(to), body=msg.as_bytes(),
+        message_id=msg["Message-ID"], recipient=_clean_header(to),
+        body=msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")),  # SMTP lines end in CRLF
         created_at=now, attempts=0, next_attempt_at=now, request_id=request_id))
     return msg["Message-ID"]
 
@@ -79,7 +80,7 @@ def _claim(engine, now):
             return None
         taken = conn.execute(
             outbox.update().where(
-                outbox.c.id == row.id, outbox.c.sent_at.is_(None),
+                outbox.c.id == row.id, outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now,
                 sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
             .values(claimed_until=now + LEASE)).rowcount
         if taken != 1:
@@ -88,7 +89,8 @@ def _claim(engine, now):
 
 
 def deliver_due(engine, cfg, limit: int = 100) -> int:
-    """Sends what is due now; returns how many were sent. Stops at the first SMTP failure."""
+    """Sends what is due now; returns how many were sent. Stops when the server cannot be
+    reached; a message the server refuses is backed off alone and the others go on."""
     sent = 0
     while sent < limit:
         now = _now()
@@ -106,6 +108,9 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
                     next_attempt_at=_now() + dt.timedelta(seconds=delay),
                     last_error=str(exc)[:500]))
             log.warning("mail %s not delivered (%s); retry in %ss", row.message_id, exc, delay)
+            if isinstance(exc, (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused,
+                                smtplib.SMTPDataError)):
+                continue  # the server is up and refused this one message: go on with the others
             return sent
         with engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row.id).values(

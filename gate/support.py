@@ -18,8 +18,9 @@ from gate.site import normalize_path
 
 bp = Blueprint("support", __name__)
 MAX_FILES = 5
-MAX_FILE = 10 * 1024 * 1024
-MAX_TOTAL = 25 * 1024 * 1024
+# A mail with 7 MB of attachments stays under common SMTP limits (Postfix: 10 MB) after base64.
+MAX_FILE = 5 * 1024 * 1024
+MAX_TOTAL = 7 * 1024 * 1024
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{5,30}$")
 LIMITS = {"store": 200, "subject": 200, "description": 20000}
 
@@ -82,13 +83,13 @@ def validate(form, files) -> tuple[dict, dict, list]:
         data = upload.read(MAX_FILE + 1)
         name = re.sub(r"[^\w.\- ()]", "_", upload.filename)[-100:] or "file"
         if len(data) > MAX_FILE:
-            errors["attachments"] = f"Файл «{name}» больше 10 МБ."
+            errors["attachments"] = f"Файл «{name}» больше 5 МБ."
         kept.append((name, upload.mimetype or "application/octet-stream", data))
         total += len(data)
     if len(kept) > MAX_FILES:
         errors["attachments"] = f"Не больше {MAX_FILES} файлов."
     elif total > MAX_TOTAL:
-        errors["attachments"] = "Вложения вместе больше 25 МБ."
+        errors["attachments"] = "Вложения вместе больше 7 МБ."
     return f, errors, kept
 
 

@@ -34,7 +34,7 @@ def test_form_is_prefilled_and_shows_limits_and_consent(client):
     html = client.get("/support/new?from=/launches/new-store/").get_data(as_text=True)
     assert 'name="from" value="/launches/new-store/"' in html
     assert "Сеть Старт" in html and "start@client.example" in html
-    assert "152-ФЗ" in html and 'href="/privacy/"' in html and "10 МБ" in html
+    assert "152-ФЗ" in html and 'href="/privacy/"' in html and "5 МБ" in html
     assert "вне условий тарифа" in html
 
 
@@ -108,7 +108,10 @@ def test_too_many_files_and_oversized_body(app, client):
     login(client, "start@client.example")
     files = [(io.BytesIO(b"x"), f"f{i}.log") for i in range(6)]
     assert submit(client, attachments=files).status_code == 422
-    big = (io.BytesIO(b"x" * (31 * 1024 * 1024)), "huge.log")
+    assert submit(client, attachments=(io.BytesIO(b"x" * (5 * 1024 * 1024 + 1)), "big.log")).status_code == 422
+    two = [(io.BytesIO(b"x" * (4 * 1024 * 1024)), f"p{i}.log") for i in range(2)]
+    assert submit(client, attachments=two).status_code == 422  # 8 MB together
+    big = (io.BytesIO(b"x" * (11 * 1024 * 1024)), "huge.log")
     assert submit(client, attachments=big).status_code == 413
 
 
