@@ -91,12 +91,11 @@ def _identify():
     """Sets g.identity from the Bearer token or the session cookie, renewing an expired cookie."""
     gate = current_gate()
     g.identity, g.new_token, g.clear_cookie, g.bad_bearer = None, None, False, False
-    auth = request.headers.get("Authorization", "")
-    if auth:
-        scheme, _, token = auth.partition(" ")
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":  # other schemes (e.g. a staging proxy's Basic) are not ours
         try:
-            claims = gate.identities.cache.get(token.strip()) if scheme.lower() == "bearer" else None
-            g.identity = gate.identities.from_claims(claims) if claims else None
+            claims = gate.identities.cache.get(credentials.strip())
+            g.identity = gate.identities.from_claims(claims)
         except tokens.TokenError:
             g.identity = None
         g.bad_bearer = g.identity is None

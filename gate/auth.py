@@ -29,7 +29,8 @@ def client_address() -> str:
 
 
 def expected_origins() -> set[str]:
-    origins = {request.host_url.rstrip("/")}
+    # Behind a TLS proxy that is not trusted to say so, the browser's Origin is https.
+    origins = {f"http://{request.host}", f"https://{request.host}"}
     if _gate().cfg.base_url:
         origins.add(_gate().cfg.base_url)
     return origins
@@ -76,7 +77,7 @@ def login():
         gate.throttle.failed(client_address(), account)
         return render_in_site("Вход", "login.html", status=401, next=next_path, email=email,
                               error=BAD_LOGIN)
-    gate.throttle.succeeded(account)
+    gate.throttle.succeeded(client_address(), account)
     gate.identities.invalidate()
     g.new_token = gate.identities.session_token(ident, secret)
     return _redirect(next_path)
@@ -154,11 +155,13 @@ def forgot():
         return render_in_site("Восстановление пароля", "forgot.html")
     gate = _gate()
     email = (request.form.get("email") or "").strip()
-    wait = gate.throttle.retry_after(client_address(), "reset:" + email.lower())
+    # counted apart from logins, so asking for resets never blocks logging in
+    address, account = "reset:" + client_address(), "reset:" + email.lower()
+    wait = gate.throttle.retry_after(address, account)
     if wait:
         return render_in_site("Восстановление пароля", "forgot.html", status=429,
                               error=f"Слишком много запросов. Повторите через {wait} с.")
-    gate.throttle.failed(client_address(), "reset:" + email.lower())  # every request counts
+    gate.throttle.failed(address, account)  # every request counts
     with gate.engine.begin() as conn:
         try:
             row = conn.execute(sa.select(users).where(

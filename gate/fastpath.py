@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 from email.utils import formatdate
-from http.cookies import SimpleCookie
+
+from werkzeug.http import parse_cookie
 
 from gate import tokens
 from gate.access import SERVE, edition_for, page_decision
@@ -24,15 +25,13 @@ COOKIE = "kb_session"
 
 
 def _cookie(header: str) -> str | None:
+    """The session cookie as Flask reads it; "" (not a token) when it is there twice."""
     if COOKIE not in header:
         return None
-    try:
-        jar = SimpleCookie()
-        jar.load(header)
-    except Exception:  # an odd cookie header: let the full application deal with it
-        return ""
-    morsel = jar.get(COOKIE)
-    return morsel.value if morsel else None
+    values = parse_cookie(header).getlist(COOKIE)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else ""
 
 
 class FastPages:

@@ -22,6 +22,7 @@ MAX_FILES = 5
 MAX_FILE = 5 * 1024 * 1024
 MAX_TOTAL = 7 * 1024 * 1024
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{5,30}$")
+ID = "int(max=9223372036854775807)"  # larger numbers are no request (and no 500)
 LIMITS = {"store": 200, "subject": 200, "description": 20000}
 
 
@@ -150,7 +151,7 @@ def index():
                           categories=store.CATEGORIES, criticalities=store.CRITICALITIES)
 
 
-@bp.route("/support/<int:number>/")
+@bp.route(f"/support/<{ID}:number>/")
 def show(number):
     if g.identity is None:
         return login_required()
@@ -168,7 +169,7 @@ def show(number):
                           categories=store.CATEGORIES, criticalities=store.CRITICALITIES)
 
 
-@bp.route("/support/<int:number>/files/<int:file_id>")
+@bp.route(f"/support/<{ID}:number>/files/<{ID}:file_id>")
 def attachment(number, file_id):
     if g.identity is None:
         return login_required()
@@ -187,7 +188,7 @@ def attachment(number, file_id):
     return resp
 
 
-@bp.route("/support/<int:number>/mark", methods=["POST"])
+@bp.route(f"/support/<{ID}:number>/mark", methods=["POST"])
 def mark(number):
     if g.identity is None:
         return login_required()

@@ -1,9 +1,10 @@
 """Throttling of failed logins, per client address and per account, in memory.
 
 Per account: MAX_ACCOUNT failures within ACCOUNT_WINDOW seconds block further tries for the
-rest of that window, and tries while blocked are not counted, so an attacker cannot keep the
-owner out for more than ACCOUNT_WINDOW seconds at a time. Per address: MAX_ADDRESS failures
-within ADDRESS_WINDOW.
+rest of that window, but only from addresses that have failed on that account themselves: the
+owner, from another address, may always try (so an attacker can never lock them out), and each
+new address of an attacker gets one try before it is blocked too. Tries while blocked are not
+counted. Per address: MAX_ADDRESS failures within ADDRESS_WINDOW, whatever the account.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ class Throttle:
         """Seconds to wait (0 = may try now)."""
         with self._lock:
             waits = []
-            for key, limit, window in ((("a", address), MAX_ADDRESS, ADDRESS_WINDOW),
-                                       (("u", account), MAX_ACCOUNT, ACCOUNT_WINDOW)):
+            checks = [(("a", address), MAX_ADDRESS, ADDRESS_WINDOW)]
+            if self._recent(("ua", account, address), ACCOUNT_WINDOW):
+                checks.append((("u", account), MAX_ACCOUNT, ACCOUNT_WINDOW))
+            for key, limit, window in checks:
                 if self._recent(key, window) >= limit:
                     q = self._failures[key]
                     waits.append(max(1, math.ceil(q[-limit] + window - self.clock())))
@@ -51,9 +54,11 @@ class Throttle:
             now = self.clock()
             self._failures[("a", address)].append(now)
             self._failures[("u", account)].append(now)
+            self._failures[("ua", account, address)].append(now)
             if len(self._failures) > 100_000:  # bounded memory under a spray of addresses
                 self._failures.clear()
 
-    def succeeded(self, account: str) -> None:
+    def succeeded(self, address: str, account: str) -> None:
         with self._lock:
             self._failures.pop(("u", account), None)
+            self._failures.pop(("ua", account, address), None)
