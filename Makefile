@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup system-packages run test build check edge bench clean
 
-setup: $(STAMP) system-packages
+setup: system-packages $(STAMP)
 
 $(STAMP): pyproject.toml requirements.lock
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install -q -r requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e '.[test]'
 	touch $(STAMP)

@@ -87,7 +87,7 @@ def add_org(conn, name: str, tariff: str, tariffs: dict, until: str | None = Non
         raise AccountError("organisation name must have 1 to 200 characters")
     if tariff not in tariffs:
         raise AccountError(f"unknown tariff '{tariff}' (known: {', '.join(tariffs)})")
-    if conn.execute(sa.select(orgs.c.id).where(orgs.c.name == name)).first():
+    if conn.execute(sa.select(orgs.c.id).where(orgs.c.name == name)).first() or name == VENDOR_ORG:
         raise AccountError(f"organisation '{name}' already exists")
     return conn.execute(orgs.insert().values(
         name=name, tariff=tariff, until=parse_date(until), is_vendor=False,

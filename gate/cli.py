@@ -12,9 +12,17 @@ class CliError(Exception):
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of the command."""
+
+    def error(self, message):
+        print(f"{self.prog}: {message} (see '{self.prog} --help')", file=sys.stderr)
+        sys.exit(2)
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="gate", description="SET Retail 10 knowledge base gate")
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _Parser(prog="gate", description="SET Retail 10 knowledge base gate")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     b = sub.add_parser("build", help="build every edition of the site into site/")
     b.add_argument("--jobs", type=int, default=None, help="parallel builds (default: cores)")
     sub.add_parser("check", help="check the articles without building")
@@ -23,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--threads", type=int, default=8)
 
-    org = sub.add_parser("org", help="client organisations").add_subparsers(dest="action", required=True)
+    org = sub.add_parser("org", help="client organisations").add_subparsers(
+        dest="action", required=True, parser_class=_Parser)
     a = org.add_parser("add")
     a.add_argument("name")
     a.add_argument("--tariff", required=True)
@@ -35,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     org.add_parser("end").add_argument("name")
     org.add_parser("list")
 
-    user = sub.add_parser("user", help="people").add_subparsers(dest="action", required=True)
+    user = sub.add_parser("user", help="people").add_subparsers(
+        dest="action", required=True, parser_class=_Parser)
     a = user.add_parser("add")
     a.add_argument("email")
     who = a.add_mutually_exclusive_group(required=True)
@@ -75,6 +85,15 @@ def main(argv=None) -> int:
         return 1
     except (config_mod.ConfigError, ValueError, OSError) as exc:
         print(f"gate: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:  # e.g. a GATE_DATABASE_URL whose driver is not installed
+        print(f"gate: missing module: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # database errors and the like: one line, never a traceback
+        from sqlalchemy.exc import SQLAlchemyError
+        if not isinstance(exc, SQLAlchemyError):
+            raise
+        print(f"gate: database error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

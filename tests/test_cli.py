@@ -72,6 +72,10 @@ def test_token_is_one_line_and_refused_for_disabled(gate_cli):
     (("token", "ghost@example.ru"), "unknown user"),
     (("token", "dup@example.ru", "--ttl", str(31 * 24 * 3600)), "--ttl"),
     (("org", "add", "Dup", "--tariff", "start"), "already exists"),
+    (("org", "add", "Crystals", "--tariff", "start"), "already exists"),  # the vendor's own
+    (("org", "add", "X"), "--tariff"),
+    (("user", "frobnicate"), "invalid choice"),
+    (("no-such-command",), "invalid choice"),
 ])
 def test_bad_input_is_one_clear_line_and_non_zero(gate_cli, args, message):
     ok(gate_cli("org", "add", "Dup", "--tariff", "start"))
@@ -108,3 +112,15 @@ def test_bad_tariffs_file_is_a_clear_error(gate_cli, tmp_path, built_project):
     r = subprocess.run([sys.executable, "-m", "gate", "org", "add", "X", "--tariff", "x"], env=env,
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "unknown section 'kitchen'" in r.stderr and str(bad) in r.stderr
+
+
+@pytest.mark.parametrize("url, message", [("foo://x", "database error"),
+                                          ("postgresql://u@127.0.0.1:1/db", "")])
+def test_bad_database_url_is_one_line(built_project, tmp_path, url, message):
+    root, _ = built_project
+    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp_path / "i"),
+           "GATE_DATABASE_URL": url}
+    r = subprocess.run([sys.executable, "-m", "gate", "org", "list"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "Traceback" not in r.stderr and message in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
