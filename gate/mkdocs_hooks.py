@@ -8,6 +8,8 @@ Each hook is short; the decisions come from gate.sections.
 from __future__ import annotations
 
 import posixpath
+import re
+from html import unescape
 from urllib.parse import urlsplit
 
 from markdown import Extension
@@ -114,6 +116,25 @@ def on_page_markdown(markdown, page, config, files):
     return markdown
 
 
+_HTML_LINK = re.compile(r"<a\b[^>]*?\bhref\s*=\s*([\"'])(.*?)\1[^>]*>.*?</a\s*>", re.S | re.I)
+_HTML_IMG = re.compile(r"<img\b[^>]*?\bsrc\s*=\s*([\"'])(.*?)\1[^>]*>", re.S | re.I)
+
+
+def on_page_content(html, page, config, files):
+    """Raw HTML links and images (which Markdown leaves alone) get the same treatment."""
+    allowed = _state["allowed"]
+
+    def locked(m):
+        section = _target_section(unescape(m.group(2)), page.file.src_uri, base=page.url)
+        if section is None or section in allowed:
+            return m.group(0)
+        if m.group(0)[:4].lower() == "<img":
+            return ""
+        return f'<a href="/{section}/" class="kb-locked-link">раздел «{SECTIONS[section]}»</a>'
+
+    return _HTML_IMG.sub(locked, _HTML_LINK.sub(locked, html))
+
+
 class _OutsideLinksProcessor(Treeprocessor):
     """Points links to pages outside the edition at their section's root, without their text.
 
@@ -140,14 +161,17 @@ class _OutsideLinksProcessor(Treeprocessor):
                 el.attrib = {"href": f"/{section}/", "class": "kb-locked-link"}
 
 
-def _target_section(url: str, page_src: str) -> str | None:
+def _target_section(url: str, page_src: str, base: str | None = None) -> str | None:
+    """Section a link points into; relative links resolve against the page's source folder
+    (Markdown) or `base`, the page's own URL folder (rendered HTML)."""
     parts = urlsplit(url)
     if parts.scheme or parts.netloc or not parts.path:
         return None
     if parts.path.startswith("/"):
         target = parts.path.lstrip("/")
     else:
-        target = posixpath.normpath(posixpath.join(posixpath.dirname(page_src), parts.path))
+        folder = base if base is not None else posixpath.dirname(page_src)
+        target = posixpath.normpath(posixpath.join(folder, parts.path))
     top = target.split("/", 1)[0].lower()
     return top if top in SECTIONS else None
 

@@ -63,6 +63,9 @@ def make_project(root: Path, tariffs: str = TEST_TARIFFS) -> Path:
             f"## Раздел статьи\n\n{marker(section, 'body')} и ещё немного текста.\n\n"
             f"См. [{marker(other, 'title')}](../{other}/{marker(other, 'slug')}.md) и "
             f"[главную](../index.md).\n\n"
+            f'<p>Ссылка HTML: <a class="x" href=\'/{other}/{marker(other, "slug")}/\'>{marker(other, "title")}</a> '
+            f'и <a href="/{other}/{marker(other, "slug")}/"><b>{marker(other, "title")}</b></a></p>\n\n'
+
             f"[Обратиться в поддержку](/support/new?from=/{marker(section, 'url')}/)\n")
     (root / "tariffs.yml").write_text(tariffs)
     return root
