@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import logging
+import time
 from dataclasses import dataclass
 
 from flask import Flask, g, request
@@ -11,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
 from gate import tokens
-from gate.build import check_fresh
+from gate.build import MANIFEST, check_fresh, tariffs_digest
 from gate.fastpath import FastPages
 from gate.identities import SESSION_LIFETIME, Identities
 from gate.instance import open_database, signing_key
@@ -21,6 +23,9 @@ from gate.tariffs import load_tariffs
 from gate.throttle import Throttle
 
 COOKIE = "kb_session"
+
+
+SITE_CHECK_INTERVAL = 2.0  # seconds between looks at site/manifest.json for a rebuilt site
 
 
 @dataclass
@@ -33,6 +38,38 @@ class Gate:
     editions: dict
     identities: Identities
     throttle: Throttle
+    site_version: int = 0
+    _manifest_stamp: tuple = ()
+    _next_check: float = 0.0
+
+    def current_editions(self) -> dict:
+        """The editions, reloaded when `gate build` has replaced site/ (checked every 2 s).
+
+        A site built for other tariffs than the running gate's is not taken: the gate keeps
+        serving what it has (and says so in its log) until it is restarted.
+        """
+        now = time.monotonic()
+        if now < self._next_check:
+            return self.editions
+        self._next_check = now + SITE_CHECK_INTERVAL
+        try:
+            st = (self.cfg.site_dir / MANIFEST).stat()
+        except OSError:
+            return self.editions  # in the middle of the swap: keep the old editions
+        stamp = (st.st_mtime_ns, st.st_ino)
+        if stamp == self._manifest_stamp:
+            return self.editions
+        try:
+            manifest, editions = load_site(self.cfg.site_dir)
+        except (OSError, ValueError, KeyError):
+            return self.editions
+        self._manifest_stamp = stamp
+        if manifest.get("tariffs_digest") != tariffs_digest(self.tariffs):
+            logging.getLogger("gate").warning("site/ was rebuilt for other tariffs: restart the gate")
+            return self.editions
+        self.manifest, self.editions = manifest, editions
+        self.site_version += 1
+        return editions
 
 
 def create_app(cfg=None, check_site: bool = True) -> Flask:
@@ -58,6 +95,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     )
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
                 Identities(engine, key, tariffs, cfg.timezone), Throttle())
+    gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
     app.before_request(_identify)  # first: every later check knows the visitor
     app.wsgi_app = FastPages(app.wsgi_app, gate)  # plain page requests never enter Flask

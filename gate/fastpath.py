@@ -37,7 +37,8 @@ def _cookie(header: str) -> str | None:
 class FastPages:
     def __init__(self, app, gate):
         self.app, self.gate = app, gate
-        self._headers = {}  # (edition, path) -> (file, response headers)
+        self._headers = {}  # (edition, path) -> (file, etag, response headers)
+        self._version = gate.site_version
         security = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "SAMEORIGIN"),
                     ("Content-Security-Policy", "frame-ancestors 'self'"),
                     ("Referrer-Policy", "same-origin")]
@@ -92,18 +93,31 @@ class FastPages:
         norm = normalize_path(path)
         if norm is None or page_decision(identity, section_of_url(norm)) != SERVE:
             return self.app(environ, start_response)
-        hit = self._file(self.gate.editions[edition_for(identity)], norm)
+        editions = self.gate.current_editions()
+        if self.gate.site_version != self._version:  # gate build replaced site/
+            self._headers, self._version = {}, self.gate.site_version
+        hit = self._file(editions[edition_for(identity)], norm)
         if hit is None:
             return self.app(environ, start_response)
         file, etag, headers = hit
+        try:
+            f = open(file, "rb")
+            st = os.fstat(f.fileno())
+        except OSError:  # the site is being replaced right now
+            return self.app(environ, start_response)
+        if etag != f'"{st.st_mtime_ns:x}-{st.st_size:x}"':  # rebuilt since it was cached
+            f.close()
+            self._headers.pop((edition_for(identity), norm), None)
+            return self.app(environ, start_response)
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
+            f.close()
             start_response("304 Not Modified", [h for h in headers if h[0] not in
                                                 ("Content-Length", "Content-Type")])
             return []
         start_response("200 OK", headers)
         if method == "HEAD":
+            f.close()
             return []
-        f = open(file, "rb")
         wrapper = environ.get("wsgi.file_wrapper")
         return wrapper(f, 65536) if wrapper else _chunks(f)
 

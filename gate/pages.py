@@ -29,7 +29,7 @@ def wants_html() -> bool:
 
 
 def edition():
-    return _gate().editions[edition_for(g.get("identity"))]
+    return _gate().current_editions()[edition_for(g.get("identity"))]
 
 
 def render_in_site(title: str, template: str, status: int = 200, **context) -> Response:

@@ -252,7 +252,7 @@ def api_search():
         return _error(400, str(exc), query=(raw or "")[:MAX_QUERY])
     name = edition_for(g.get("identity"))
     try:
-        edition = _gate().editions.get(name)
+        edition = _gate().current_editions().get(name)
         index = index_of(edition) if edition is not None else None
         if index is None:
             return _error(503, "Поиск временно недоступен: сайт собран без поискового индекса.")
