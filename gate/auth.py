@@ -149,8 +149,23 @@ def _reset_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def reset_link_base() -> str | None:
+    """Where reset links point: GATE_BASE_URL; the request's host only in local mode.
+
+    In production the Host header is the sender's to choose, and a link built from it would
+    carry the secret to the attacker's site, so without GATE_BASE_URL no link is mailed.
+    """
+    cfg = _gate().cfg
+    return cfg.base_url or (request.host_url.rstrip("/") if cfg.local else None)
+
+
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot():
+    if reset_link_base() is None:
+        return render_in_site("Восстановление пароля", "message.html", status=503,
+                              heading="Восстановление пароля",
+                              message="Восстановление пароля по почте на этом сервере не настроено. "
+                                      "Напишите в поддержку: sd@crystals.ru — вам выдадут новый пароль.")
     if request.method == "GET":
         return render_in_site("Восстановление пароля", "forgot.html")
     gate = _gate()
@@ -173,8 +188,7 @@ def forgot():
             conn.execute(password_resets.insert().values(
                 id=_reset_id(secret), user_id=row.id,
                 expires_at=accounts.now_utc() + RESET_TTL))
-            base = gate.cfg.base_url or request.host_url.rstrip("/")
-            link = base + url_for("auth.reset", secret=secret)
+            link = reset_link_base() + url_for("auth.reset", secret=secret)
             outbox.enqueue(conn, gate.cfg, to=row.email,
                            subject="Восстановление пароля в базе знаний SET Retail 10",
                            text=(f"Здравствуйте!\n\nЧтобы задать новый пароль, откройте ссылку "

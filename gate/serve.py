@@ -51,6 +51,10 @@ def serve(cfg, host: str, port: int, threads: int = 8) -> int:
         raise CliError(str(exc)) from None
     if cfg.local:
         ensure_demo_accounts(app)
+    elif not cfg.base_url:
+        print("warning: GATE_BASE_URL is not set: password reset links cannot be mailed "
+              "(a link built from the request's Host header could be sent to another site)",
+              file=sys.stderr)
     worker = Worker(app.extensions["gate"].engine, cfg)
     app.extensions["gate"].outbox_worker = worker
     worker.start()

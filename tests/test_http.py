@@ -377,3 +377,40 @@ def test_a_rebuilt_site_is_served_without_a_restart(tmp_path):
     page = c.get("/").get_data(as_text=True)
     assert "Новаястраница" in page and page.rstrip().endswith("</html>")
     assert c.get("/news/").status_code == 200
+
+
+def test_password_reset_by_mail_single_use(app, client):
+    import re
+    import sqlalchemy as sa
+    from gate.db import outbox
+
+    page = client.get("/password/forgot")
+    r = client.post("/password/forgot", data={"csrf_token": csrf_of(page.get_data(as_text=True)),
+                                              "email": "start@client.example"})
+    same = client.post("/password/forgot", data={"csrf_token": csrf_of(page.get_data(as_text=True)),
+                                                 "email": "nobody@client.example"})
+    assert r.status_code == same.status_code == 200
+    assert r.get_data(as_text=True) == same.get_data(as_text=True)  # no account enumeration
+    with app.extensions["gate"].engine.connect() as conn:
+        bodies = [b for (b,) in conn.execute(sa.select(outbox.c.body))]
+    assert len(bodies) == 1
+    import email
+    import email.policy
+    text = email.message_from_bytes(bodies[0], policy=email.policy.default).get_content()
+    link = re.search(r"http://localhost(/password/reset/[\w-]+)", text).group(1)
+    form = client.get(link).get_data(as_text=True)
+    data = {"csrf_token": csrf_of(form), "new": "brand-new-pass-1", "repeat": "brand-new-pass-1"}
+    assert client.post(link, data=data).status_code == 200
+    assert client.post(link, data=data).status_code == 404  # single use
+    assert login(app.test_client(), "start@client.example", "brand-new-pass-1").status_code == 303
+
+
+def test_production_without_base_url_mails_no_reset_link(built_project, tmp_path):
+    from gate.app import create_app
+    from tests.conftest import make_config, populate
+
+    root, _ = built_project
+    app = create_app(make_config(root, tmp_path / "prod", mode="production"))
+    populate(app.extensions["gate"].engine, app.extensions["gate"].tariffs)
+    r = app.test_client().get("/password/forgot", headers={"Host": "evil.example"})
+    assert r.status_code == 503 and "sd@crystals.ru" in r.get_data(as_text=True)
