@@ -78,7 +78,7 @@ values = {
     "EDGE_PORT": str(int(os.environ["EDGE_PORT"])),
     "GATE_PORT": str(int(os.environ["GATE_PORT"])),
     "HSTS": "" if cfg.local else
-            "add_header Strict-Transport-Security \"max-age=31536000; includeSubDomains\";",
+            "add_header Strict-Transport-Security \"max-age=31536000; includeSubDomains\" always;",
 }
 for name, value in values.items():
     if any(c in value for c in '"\\\n;{}$') and name not in ("HSTS", "USER_DIRECTIVE"):

@@ -162,7 +162,7 @@ def reset_link_base() -> str | None:
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot():
     if reset_link_base() is None:
-        return render_in_site("Восстановление пароля", "message.html", status=503,
+        return render_in_site("Восстановление пароля", "message.html",
                               heading="Восстановление пароля",
                               message="Восстановление пароля по почте на этом сервере не настроено. "
                                       "Напишите в поддержку: sd@crystals.ru — вам выдадут новый пароль.")

@@ -483,3 +483,19 @@ def test_logout_goes_to_the_gate_and_clears_the_cookie(edge):
     r = edge.get("/logout", method="POST", body="", cookies={"kb_session": token},
                  headers={"Origin": edge.origin, "Content-Type": "application/x-www-form-urlencoded"})
     assert r.status == 303 and r.by_gate and r.cookie("kb_session") == ""
+
+
+@pytest.mark.parametrize("method, path, headers, body", [
+    ("POST", "/support/new", {"Content-Length": str(40 * 1024 * 1024)}, b"x"),  # 413 by nginx
+    ("GET", "/" + "a" * 9000, {}, None),                                       # 414
+    ("TRACE", "/", {}, None),
+    ("GET", "/login", {}, None),                                               # the gate's answer
+])
+def test_security_headers_on_nginxs_own_answers_too(edge, method, path, headers, body):
+    try:
+        r = request(edge.port, path, method=method, headers=headers, body=body)
+    except (ConnectionError, http.client.HTTPException):
+        pytest.skip("nginx closed the connection before answering")
+    assert r.status < 500
+    for name in ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy"):
+        assert len(r.headers.get_all(name) or []) == 1, (r.status, name, r.headers)

@@ -413,4 +413,5 @@ def test_production_without_base_url_mails_no_reset_link(built_project, tmp_path
     app = create_app(make_config(root, tmp_path / "prod", mode="production"))
     populate(app.extensions["gate"].engine, app.extensions["gate"].tariffs)
     r = app.test_client().get("/password/forgot", headers={"Host": "evil.example"})
-    assert r.status_code == 503 and "sd@crystals.ru" in r.get_data(as_text=True)
+    assert r.status_code == 200 and "не настроено" in r.get_data(as_text=True)
+    assert 'action="/password/forgot"' not in r.get_data(as_text=True)
