@@ -7,23 +7,10 @@ import random
 import shutil
 from pathlib import Path
 
+from tests.conftest import TEST_TARIFFS
+
 PROJECT = Path(__file__).resolve().parent.parent
-TARIFFS = """\
-tariffs:
-  start:
-    title: СТАРТ
-    sections: [launches, functionality, maintenance, claim-desk]
-    sla: {register: 30m, consult: 8h, consult_critical: 4h, workaround: 3 working days}
-  solo-func:
-    title: Функциональность
-    sections: [functionality]
-  solo-claim:
-    title: Claim Desk
-    sections: [claim-desk]
-  pair:
-    title: Пара
-    sections: [launches, maintenance]
-"""
+TARIFFS = TEST_TARIFFS  # start, solo-func, solo-claim, pair: the same as the tests use
 WORDS = ("касса сервер магазин загрузка цены товары чек смена консервация журнал выгрузка "
          "импорт лояльность акция скидка купон отчёт настройка обновление версия ошибка").split()
 
