@@ -375,3 +375,39 @@ def test_logout_button_ends_the_session(browser, server):
     wait(browser).until(lambda d: urlsplit(d.current_url).path == "/login")
     assert parse_qs(urlsplit(browser.current_url).query).get("next") == [target]
     assert marker("launches", "body") not in browser.page_source
+
+
+# 6 ---------------------------------------------------------------------------------------------
+
+def test_article_to_support_request_and_back_to_the_list(browser, server):
+    """Article → «Обратиться в поддержку» → form prefilled → submit → request page with its
+    number and deadlines → the request in the client's list."""
+    article = page_url("maintenance")
+    log_in(browser, server, START_USER, article)
+    link = wait(browser).until(EC.element_to_be_clickable(
+        (By.XPATH, "//article//a[contains(., 'Обратиться в поддержку')]")))
+    link.click()
+    wait_for_path(browser, "/support/new?from=" + article, server)
+    form = browser.find_element(By.ID, "support-form")
+    assert form.find_element(By.NAME, "from").get_attribute("value") == article
+    assert "Сеть Старт" in text_of(browser.find_element(By.TAG_NAME, "article"))
+    form.find_element(By.NAME, "phone").send_keys("+7 900 000-00-00")
+    from selenium.webdriver.support.ui import Select
+    Select(form.find_element(By.NAME, "category")).select_by_value("data")
+    Select(form.find_element(By.NAME, "criticality")).select_by_value("critical-loading")
+    form.find_element(By.NAME, "store").send_keys("Магазин 7")
+    form.find_element(By.NAME, "registers").clear()
+    form.find_element(By.NAME, "registers").send_keys("4")
+    form.find_element(By.NAME, "subject").send_keys("Не грузятся цены")
+    form.find_element(By.NAME, "description").send_keys("С ночи цены не загружаются на кассы магазина 7.")
+    form.find_element(By.NAME, "consent").click()
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(browser).until(lambda d: path_of(d).startswith("/support/") and path_of(d).rstrip("/")[9:].isdigit())
+    number = path_of(browser).strip("/").split("/")[-1]
+    page = text_of(browser.find_element(By.TAG_NAME, "article"))
+    assert f"Обращение № {number}" in page
+    assert "Регистрация" in page and "Консультация" in page and "до " in page
+    browser.get(server.url("/support/"))
+    row = wait(browser).until(EC.presence_of_element_located(
+        (By.CSS_SELECTOR, f"a[href='/support/{number}/']")))
+    assert row.text == number
