@@ -16,7 +16,8 @@ from gate.db import orgs, sessions, users
 from gate.tariffs import STAFF_TARIFF
 
 VENDOR_ORG = "Crystals"  # the vendor's own organisation: its people are staff
-EMAIL_RE = re.compile(r"^[^@\s<>,;\"']{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+# ASCII only: the address goes into mail headers and SMTP commands as it is.
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 _hasher = PasswordHasher()

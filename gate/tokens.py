@@ -12,6 +12,7 @@ The algorithm is pinned on decode and every claim above is required.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 
 import jwt
@@ -76,6 +77,7 @@ class DecodeCache:
 
     def __init__(self, key: bytes, size: int = 20000):
         self.key, self.size, self._items = key, size, {}
+        self._lock = threading.Lock()  # pruning must not race with other threads' inserts
 
     def get(self, token: str, now: float | None = None) -> dict:
         now = now if now is not None else time.time()
@@ -83,9 +85,10 @@ class DecodeCache:
         if hit is not None and hit["exp"] > now:
             return hit
         claims = decode(self.key, token, now)
-        if len(self._items) >= self.size:
-            self._items = {t: c for t, c in self._items.items() if c["exp"] > now}
+        with self._lock:
             if len(self._items) >= self.size:
-                self._items.clear()
-        self._items[token] = claims
+                self._items = {t: c for t, c in list(self._items.items()) if c["exp"] > now}
+                if len(self._items) >= self.size:
+                    self._items = {}
+            self._items[token] = claims
         return claims

@@ -66,6 +66,8 @@ def test_token_is_one_line_and_refused_for_disabled(gate_cli):
     (("org", "set", "Nobody", "--tariff", "start"), "unknown organisation"),
     (("org", "end", "Nobody"), "unknown organisation"),
     (("user", "add", "not-an-email", "--org", "Dup"), "not a valid e-mail"),
+    (("user", "add", "иван@почта.рф", "--org", "Dup"), "not a valid e-mail"),  # punycode only
+    (("user", "add", "a\r\nBcc:x@y.ru", "--org", "Dup"), "not a valid e-mail"),
     (("user", "add", "a@example.ru", "--org", "Nobody"), "unknown organisation"),
     (("user", "add", "dup@example.ru", "--org", "Dup"), "already exists"),
     (("user", "disable", "ghost@example.ru"), "unknown user"),
