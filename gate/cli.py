@@ -12,6 +12,11 @@ class CliError(Exception):
     pass
 
 
+def _one_line(message) -> str:
+    """An error as one printable line: control characters (from user input) are escaped."""
+    return "".join(ch if ch >= " " and ch != "\x7f" else repr(ch)[1:-1] for ch in str(message))
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line, like every other error of the command."""
 
@@ -80,20 +85,17 @@ def main(argv=None) -> int:
     try:
         cfg = config_mod.from_env()
         return _dispatch(cfg, args) or 0
-    except CliError as exc:
-        print(f"gate: {exc}", file=sys.stderr)
-        return 1
-    except (config_mod.ConfigError, ValueError, OSError) as exc:
-        print(f"gate: {exc}", file=sys.stderr)
+    except (CliError, config_mod.ConfigError, ValueError, OSError) as exc:
+        print(f"gate: {_one_line(exc)}", file=sys.stderr)
         return 1
     except ImportError as exc:  # e.g. a GATE_DATABASE_URL whose driver is not installed
-        print(f"gate: missing module: {exc}", file=sys.stderr)
+        print(f"gate: missing module: {_one_line(exc)}", file=sys.stderr)
         return 1
     except Exception as exc:  # database errors and the like: one line, never a traceback
         from sqlalchemy.exc import SQLAlchemyError
         if not isinstance(exc, SQLAlchemyError):
             raise
-        print(f"gate: database error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"gate: database error: {_one_line(str(exc).splitlines()[0])}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
