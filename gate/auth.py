@@ -13,15 +13,11 @@ from gate import accounts, outbox
 from gate.db import password_resets, users
 from gate.pages import login_required, render_in_site
 from gate.security import safe_next, same_origin
+from gate.app import current_gate as _gate
 
 bp = Blueprint("auth", __name__)
 RESET_TTL = dt.timedelta(minutes=30)
 BAD_LOGIN = "Неверный e-mail или пароль."
-
-
-def _gate():
-    from gate.app import current_gate
-    return current_gate()
 
 
 def client_address() -> str:

@@ -12,16 +12,12 @@ from gate.sections import SECTIONS, section_of_url
 from gate.security import cache_headers
 from gate.site import normalize_path
 from gate.tariffs import tariffs_opening
+from gate.app import current_gate as _gate
 
 bp = Blueprint("pages", __name__)
 
 mimetypes.add_type("application/manifest+json", ".webmanifest")
 mimetypes.add_type("text/javascript", ".js")
-
-
-def _gate():
-    from gate.app import current_gate
-    return current_gate()
 
 
 def wants_html() -> bool:

@@ -25,6 +25,7 @@ from flask import Blueprint, Response, current_app, g, request
 from gate.access import edition_for
 from gate.db import search_misses
 from gate.search import INDEX_FILE, MAX_QUERY, BadQuery, SearchIndex, check_query, normalize_query
+from gate.app import current_gate as _gate
 
 bp = Blueprint("search", __name__)
 log = logging.getLogger(__name__)
@@ -167,11 +168,6 @@ def _state() -> SearchState:
                 limit, window = current_app.config.get("SEARCH_RATE_LIMIT", RATE_LIMIT)
                 state = current_app.extensions["kb_search"] = SearchState(limit, window)
     return state
-
-
-def _gate():
-    from gate.app import current_gate
-    return current_gate()
 
 
 def _client():

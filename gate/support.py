@@ -15,6 +15,7 @@ from gate.access import may_see
 from gate.sections import section_of_url
 from gate.security import safe_next
 from gate.site import normalize_path
+from gate.app import current_gate as _gate
 
 bp = Blueprint("support", __name__)
 MAX_FILES = 5
@@ -24,11 +25,6 @@ MAX_TOTAL = 7 * 1024 * 1024
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{5,30}$")
 ID = "int(max=9223372036854775807)"  # larger numbers are no request (and no 500)
 LIMITS = {"store": 200, "subject": 200, "description": 20000}
-
-
-def _gate():
-    from gate.app import current_gate
-    return current_gate()
 
 
 def _from_value(raw: str | None) -> str:
