@@ -17,8 +17,8 @@ from werkzeug.http import parse_cookie
 from gate import tokens
 from gate.access import SERVE, edition_for, page_decision
 from gate.sections import section_of_url
-from gate.security import FINGERPRINTED
-from gate.site import normalize_path
+from gate.security import cache_headers, security_headers
+from gate.site import content_type, normalize_path
 
 APP_PREFIXES = ("/login", "/logout", "/account", "/password", "/support", "/api", "/healthz")
 COOKIE = "kb_session"
@@ -39,12 +39,9 @@ class FastPages:
         self.app, self.gate = app, gate
         self._headers = {}  # (edition, path) -> (file, etag, response headers)
         self._version = gate.site_version
-        security = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "SAMEORIGIN"),
-                    ("Content-Security-Policy", "frame-ancestors 'self'"),
-                    ("Referrer-Policy", "same-origin")]
-        if not gate.cfg.local:
-            security.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
-        self._security = security
+        security = {}
+        security_headers(security, production=not gate.cfg.local)  # the same as Flask's
+        self._security = list(security.items())
 
     def _file(self, edition, norm):
         key = (edition.name, norm)
@@ -54,21 +51,16 @@ class FastPages:
         file, redirect = edition.lookup(norm)
         if file is None or redirect:
             return None
-        import mimetypes
-        kind, encoding = mimetypes.guess_type(file.name)
-        if encoding:
-            kind = "application/gzip"
-        kind = kind or "application/octet-stream"
-        if kind.startswith("text/") or kind in ("application/json", "text/javascript"):
+        kind = content_type(file)
+        if kind.startswith("text/") or kind == "application/json":
             kind += "; charset=utf-8"
         st = os.stat(file)
-        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
-        if FINGERPRINTED.match(norm):
-            cache = [("Cache-Control", "public, max-age=31536000, immutable")]
-        else:
-            cache = [("Cache-Control", "private, no-cache"), ("Vary", "Cookie")]
+        etag = _etag(st)
+        cache = {}
+        cache_headers(cache, norm)  # the same as Flask's
         headers = [("Content-Type", kind), ("Content-Length", str(st.st_size)), ("ETag", etag),
-                   ("Last-Modified", formatdate(st.st_mtime, usegmt=True)), *cache, *self._security]
+                   ("Last-Modified", formatdate(st.st_mtime, usegmt=True)), *cache.items(),
+                   *self._security]
         hit = (file, etag, headers)
         if len(self._headers) < 100_000:
             self._headers[key] = hit
@@ -105,7 +97,7 @@ class FastPages:
             st = os.fstat(f.fileno())
         except OSError:  # the site is being replaced right now
             return self.app(environ, start_response)
-        if etag != f'"{st.st_mtime_ns:x}-{st.st_size:x}"':  # rebuilt since it was cached
+        if etag != _etag(st):  # rebuilt since it was cached
             f.close()
             self._headers.pop((edition_for(identity), norm), None)
             return self.app(environ, start_response)
@@ -120,6 +112,10 @@ class FastPages:
             return []
         wrapper = environ.get("wsgi.file_wrapper")
         return wrapper(f, 65536) if wrapper else _chunks(f)
+
+
+def _etag(st) -> str:
+    return f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
 
 
 def _chunks(f):

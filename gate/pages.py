@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import mimetypes
-
 from flask import Blueprint, Response, g, jsonify, render_template, request, send_file
 from urllib.parse import quote
 
 from gate.access import LOGIN, SERVE, edition_for, page_decision
 from gate.sections import SECTIONS, section_of_url
 from gate.security import cache_headers
-from gate.site import normalize_path
+from gate.site import content_type, normalize_path
 from gate.tariffs import tariffs_opening
 from gate.app import current_gate as _gate
 
 bp = Blueprint("pages", __name__)
-
-mimetypes.add_type("application/manifest+json", ".webmanifest")
-mimetypes.add_type("text/javascript", ".js")
 
 
 def wants_html() -> bool:
@@ -90,10 +85,7 @@ def page(path):
         return resp
     if file is None:
         return not_found()
-    kind, encoding = mimetypes.guess_type(file.name)
-    if encoding:  # sitemap.xml.gz is a gzip file, not compressed XML to unpack on the fly
-        kind = "application/gzip"
-    resp = send_file(file, mimetype=kind or "application/octet-stream",
+    resp = send_file(file, mimetype=content_type(file),
                      conditional=True, etag=True, max_age=None)
     cache_headers(resp.headers, norm)
     return resp

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mimetypes
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,18 @@ class Edition:
         if rel + "/index.html" in self.files:
             return None, "/" + rel + "/"
         return None, None
+
+
+mimetypes.add_type("application/manifest+json", ".webmanifest")
+mimetypes.add_type("text/javascript", ".js")
+
+
+def content_type(file: Path) -> str:
+    """The media type a built file is served with (both by the fast path and by Flask)."""
+    kind, encoding = mimetypes.guess_type(file.name)
+    if encoding:  # sitemap.xml.gz is a gzip file, not compressed XML to unpack on the fly
+        return "application/gzip"
+    return kind or "application/octet-stream"
 
 
 def normalize_path(path: str) -> str | None:
