@@ -14,9 +14,9 @@ def gate_cli(built_project, tmp_path):
     root, _ = built_project
     env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp_path / "instance")}
 
-    def run(*args, stdin=None):
-        return subprocess.run([sys.executable, "-m", "gate", *args], env=env, input=stdin,
-                              capture_output=True, text=True, timeout=120)
+    def run(*args, stdin=None, **extra_env):
+        return subprocess.run([sys.executable, "-m", "gate", *args], env={**env, **extra_env},
+                              input=stdin, capture_output=True, text=True, timeout=120)
     return run
 
 
@@ -94,35 +94,23 @@ def test_short_password_on_stdin_is_refused(gate_cli):
     assert r.returncode != 0 and "at least" in r.stderr
 
 
-def test_serve_refuses_a_stale_site(gate_cli, built_project, tmp_path):
-    root, _ = built_project
+def test_serve_refuses_a_stale_site(gate_cli, tmp_path):
     other = tmp_path / "t.yml"
     other.write_text("tariffs:\n  solo:\n    title: S\n    sections: [launches]\n")
-    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp_path / "i"),
-           "GATE_TARIFFS": str(other)}
-    r = subprocess.run([sys.executable, "-m", "gate", "serve", "--port", "1"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = gate_cli("serve", "--port", "1", GATE_TARIFFS=str(other))
     assert r.returncode != 0 and "gate build" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_bad_tariffs_file_is_a_clear_error(gate_cli, tmp_path, built_project):
-    root, _ = built_project
+def test_bad_tariffs_file_is_a_clear_error(gate_cli, tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("tariffs:\n  x:\n    title: X\n    sections: [kitchen]\n")
-    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp_path / "i"),
-           "GATE_TARIFFS": str(bad)}
-    r = subprocess.run([sys.executable, "-m", "gate", "org", "add", "X", "--tariff", "x"], env=env,
-                       capture_output=True, text=True, timeout=60)
+    r = gate_cli("org", "add", "X", "--tariff", "x", GATE_TARIFFS=str(bad))
     assert r.returncode != 0 and "unknown section 'kitchen'" in r.stderr and str(bad) in r.stderr
 
 
 @pytest.mark.parametrize("url, message", [("foo://x", "database error"),
                                           ("postgresql://u@127.0.0.1:1/db", "")])
-def test_bad_database_url_is_one_line(built_project, tmp_path, url, message):
-    root, _ = built_project
-    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp_path / "i"),
-           "GATE_DATABASE_URL": url}
-    r = subprocess.run([sys.executable, "-m", "gate", "org", "list"], env=env,
-                       capture_output=True, text=True, timeout=60)
+def test_bad_database_url_is_one_line(gate_cli, url, message):
+    r = gate_cli("org", "list", GATE_DATABASE_URL=url)
     assert r.returncode != 0 and "Traceback" not in r.stderr and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
