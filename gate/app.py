@@ -129,6 +129,7 @@ def _identify():
     """Sets g.identity from the Bearer token or the session cookie, renewing an expired cookie."""
     gate = current_gate()
     g.identity, g.new_token, g.clear_cookie, g.bad_bearer = None, None, False, False
+    g.session_secret = None
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":  # other schemes (e.g. a staging proxy's Basic) are not ours
         try:
@@ -142,13 +143,19 @@ def _identify():
     if not token:
         return
     try:
-        g.identity = gate.identities.from_token(token)
+        claims = gate.identities.cache.get(token)
+        g.identity = gate.identities.from_claims(claims)
     except tokens.ExpiredToken as exc:
-        renewed = gate.identities.renew(exc.claims)
+        claims = exc.claims
+        renewed = gate.identities.renew(claims)
         if renewed:
             g.identity, g.new_token = renewed
+    except tokens.TokenError:
+        claims = {}
     if g.identity is None:
         g.clear_cookie = True
+    else:
+        g.session_secret = claims.get("sid")  # to issue this browser a new token (password change)
 
 
 def set_session_cookie(response, token: str | None):

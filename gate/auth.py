@@ -124,21 +124,10 @@ def change_password():
         return render_in_site("Профиль", "account.html", status=422, opening=gate.tariffs,
                               error=error)
     gate.identities.invalidate()
-    if g.identity.session_id:  # this browser stays logged in, with a token issued after the change
-        g.new_token = gate.identities.session_token(g.identity, _session_secret())
+    if g.session_secret:  # this browser stays logged in, with a token issued after the change
+        g.new_token = gate.identities.session_token(g.identity, g.session_secret)
     return render_in_site("Профиль", "account.html", opening=gate.tariffs,
                           done="Пароль изменён. Другие сеансы входа завершены.")
-
-
-def _session_secret() -> str:
-    """The login session's secret from the (possibly expired, but verified) cookie token."""
-    from gate import tokens
-    from gate.app import COOKIE
-    try:
-        claims = tokens.decode(_gate().key, request.cookies.get(COOKIE, ""))
-    except tokens.ExpiredToken as exc:
-        claims = exc.claims
-    return claims["sid"]
 
 
 def _reset_id(secret: str) -> str:

@@ -98,16 +98,6 @@ class Identities:
                         sections=sections_of(org.tariff, self.tariffs, user.is_staff, active),
                         staff=user.is_staff, contract_active=active, session_id=sid)
 
-    def from_token(self, token: str) -> Identity | None:
-        """Identity for a valid, unexpired token; raises tokens.ExpiredToken for renewal."""
-        try:
-            claims = self.cache.get(token)
-        except tokens.ExpiredToken:
-            raise
-        except tokens.TokenError:
-            return None
-        return self.from_claims(claims)
-
     # --- login sessions ----------------------------------------------------------------------
     def start_session(self, conn, user_id: int) -> str:
         """A new login session; returns its secret (only its hash is stored)."""
