@@ -76,7 +76,8 @@ def main(rounds: int = 3, seconds: int = 5, connections: int = 32) -> dict:
         subprocess.run([PY, "-m", "gate", "user", "add", "bench@example.ru", "--org", "Bench",
                         "--password-stdin"], env=env, input="bench-password-1\n", check=True,
                        capture_output=True, text=True)
-        from gate import accounts, config, identities, instance, tokens
+        from gate import accounts, config, edge_tickets, identities, instance, tokens
+        from gate.editions import edition_name
         from gate.tariffs import load_tariffs
 
         cfg = config.from_env(env)
@@ -86,9 +87,13 @@ def main(rounds: int = 3, seconds: int = 5, connections: int = 32) -> dict:
             uid = accounts.user_id_by_email(conn, "bench@example.ru")
             ident = accounts.identity(conn, uid, load_tariffs(cfg.tariffs_path), cfg.timezone)
             secret = identities.Identities(engine, key, {}, cfg.timezone).start_session(conn, uid)
-        # A real session's token, valid for the whole run (the gate's own live only 45 s).
-        cookie = tokens.issue(key, sub=uid, org=ident.org, tariff=ident.tariff,
-                              sections=ident.sections, typ="session", ttl=3600, sid=secret)
+        # A real session's token and its edition ticket (edge mode), valid for the whole run
+        # (the gate's own live only 45 s).
+        token = tokens.issue(key, sub=uid, org=ident.org, tariff=ident.tariff,
+                             sections=ident.sections, typ="session", ttl=3600, sid=secret)
+        ticket = edge_tickets.issue(edge_tickets.ticket_secret(key), edition_name(ident.sections),
+                                    int(time.time()) + 3600)
+        cookie = f"kb_session={token}; {edge_tickets.COOKIE}={ticket}"
         page = "/launches/generated-000/"
         ports = {name: free_port() for name in ("static", "edge", "edge_gate", "gate", "naive")}
         run = tmp / "run"
@@ -117,6 +122,10 @@ def main(rounds: int = 3, seconds: int = 5, connections: int = 32) -> dict:
                     raise RuntimeError(f"{name} did not come up; edge log:\n"
                                        + (run / "edge.log").read_text()[-2000:]) from None
                 wrk(f"http://127.0.0.1:{port}{page}", cookie, 1, connections)  # warm-up
+            probe = urllib.request.urlopen(urllib.request.Request(
+                f"http://127.0.0.1:{ports['edge']}{page}", headers={"Cookie": cookie}), timeout=5)
+            if probe.headers.get("Server") == "kb-gate":
+                raise RuntimeError("edge mode passed the page to the gate: the ticket was refused")
             results = {name: [] for name in targets}
             for _ in range(rounds):
                 for name, port in targets.items():

@@ -12,13 +12,15 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
-from gate import tokens
+from gate import edge_tickets, tokens
+from gate.access import edition_for
 from gate.build import MANIFEST, check_fresh, tariffs_digest
 from gate.fastpath import FastPages
 from gate.identities import SESSION_LIFETIME, Identities
 from gate.instance import open_database, signing_key
 from gate.security import security_headers
 from gate.site import load_site
+from gate.editions import edition_name
 from gate.tariffs import load_tariffs
 from gate.throttle import Throttle
 
@@ -38,6 +40,7 @@ class Gate:
     editions: dict
     identities: Identities
     throttle: Throttle
+    ticket_secret: str = ""  # edge mode: the secret of the edition tickets nginx checks
     site_version: int = 0
     _manifest_stamp: tuple = ()
     _next_check: float = 0.0
@@ -94,7 +97,8 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # the form's 7 MB of attachments plus text
     )
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
-                Identities(engine, key, tariffs, cfg.timezone), Throttle())
+                Identities(engine, key, tariffs, cfg.timezone), Throttle(),
+                ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "")
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
     app.before_request(_identify)  # first: every later check knows the visitor
@@ -129,7 +133,7 @@ def _identify():
     """Sets g.identity from the Bearer token or the session cookie, renewing an expired cookie."""
     gate = current_gate()
     g.identity, g.new_token, g.clear_cookie, g.bad_bearer = None, None, False, False
-    g.session_secret = None
+    g.session_secret, g.cookie_claims = None, None
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":  # other schemes (e.g. a staging proxy's Basic) are not ours
         try:
@@ -156,6 +160,7 @@ def _identify():
         g.clear_cookie = True
     else:
         g.session_secret = claims.get("sid")  # to issue this browser a new token (password change)
+        g.cookie_claims = claims
 
 
 def set_session_cookie(response, token: str | None):
@@ -167,12 +172,41 @@ def set_session_cookie(response, token: str | None):
                             httponly=True, samesite="Lax")
 
 
+def _edge_ticket(gate: Gate, response):
+    """Edge mode: the edition ticket follows the session token (issued, renewed and cleared
+    with it, never valid longer than it); a request with an Authorization header leaves the
+    cookies alone."""
+    if "Authorization" in request.headers:
+        return
+    have = request.cookies.get(edge_tickets.COOKIE)
+    new_token = getattr(g, "new_token", None)
+    if new_token:
+        claims = gate.identities.cache.get(new_token)
+        edition = edition_name(claims["sections"])
+    elif getattr(g, "cookie_claims", None) and not getattr(g, "clear_cookie", False):
+        claims = g.cookie_claims
+        edition = edition_for(g.identity)  # the account as it is now, not as the token says
+        if edge_tickets.edition_of(gate.ticket_secret, have, time.time()) == edition:
+            return
+    else:
+        if have is not None or getattr(g, "clear_cookie", False):
+            response.delete_cookie(edge_tickets.COOKIE, path="/", secure=not gate.cfg.local,
+                                   httponly=True, samesite="Lax")
+        return
+    response.set_cookie(edge_tickets.COOKIE,
+                        edge_tickets.issue(gate.ticket_secret, edition, claims["exp"]),
+                        max_age=SESSION_LIFETIME, path="/", secure=not gate.cfg.local,
+                        httponly=True, samesite="Lax")
+
+
 def _finish(response):
     gate = current_gate()
     if getattr(g, "new_token", None):
         set_session_cookie(response, g.new_token)
     elif getattr(g, "clear_cookie", False):
         set_session_cookie(response, None)
+    if gate.ticket_secret:
+        _edge_ticket(gate, response)
     security_headers(response.headers, production=not gate.cfg.local)
     if "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "private, no-store"

@@ -19,6 +19,7 @@ SETTINGS = {
     "GATE_SECRET_KEY": ("generated into the instance", "JWT signing key (at least 32 bytes)"),
     "GATE_BASE_URL": ("the request's host", "public address used in e-mails, e.g. https://kb.example.ru"),
     "GATE_TRUSTED_PROXIES": ("0", "how many proxies in front may set X-Forwarded-For"),
+    "GATE_EDGE": ("0", "1 behind deploy/edge.sh: also issue the edition ticket nginx checks"),
     "GATE_TIMEZONE": ("Europe/Moscow", "time zone of dates, contract ends and SLA clocks"),
     "GATE_SMTP_HOST": ("localhost", "SMTP server for support requests and password resets"),
     "GATE_SMTP_PORT": ("25", "its port"),
@@ -41,6 +42,7 @@ class Config:
     secret_key: bytes | None = None
     base_url: str | None = None
     trusted_proxies: int = 0
+    edge: bool = False
     timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Moscow"))
     smtp_host: str = "localhost"
     smtp_port: int = 25
@@ -74,6 +76,9 @@ def from_env(env=None) -> Config:
             raise ValueError
     except ValueError:
         raise ConfigError("GATE_TRUSTED_PROXIES must be a whole number from 0 to 10") from None
+    edge = env.get("GATE_EDGE", "0")
+    if edge not in ("0", "1"):
+        raise ConfigError(f"GATE_EDGE must be 0 or 1, not '{edge}'")
     try:
         tz = ZoneInfo(env.get("GATE_TIMEZONE", "Europe/Moscow"))
     except (ZoneInfoNotFoundError, ValueError):
@@ -97,6 +102,7 @@ def from_env(env=None) -> Config:
         secret_key=secret.encode() if secret else None,
         base_url=base_url,
         trusted_proxies=proxies,
+        edge=edge == "1",
         timezone=tz,
         smtp_host=env.get("GATE_SMTP_HOST", "localhost"),
         smtp_port=smtp_port,

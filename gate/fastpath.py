@@ -10,11 +10,12 @@ token (decoded-token cache, accounts snapshot), one for the file, and no databas
 from __future__ import annotations
 
 import os
+import time
 from email.utils import formatdate
 
 from werkzeug.http import parse_cookie
 
-from gate import tokens
+from gate import edge_tickets, tokens
 from gate.access import SERVE, edition_for, page_decision
 from gate.sections import section_of_url
 from gate.security import cache_headers, security_headers
@@ -66,6 +67,15 @@ class FastPages:
             self._headers[key] = hit
         return hit
 
+    def _ticket_current(self, environ, identity) -> bool:
+        """Edge mode: does the request carry the edition ticket the gate would issue now?"""
+        header = environ.get("HTTP_COOKIE", "")
+        ticket = parse_cookie(header).get(edge_tickets.COOKIE) if edge_tickets.COOKIE in header else None
+        if identity is None:
+            return ticket is None
+        edition = edge_tickets.edition_of(self.gate.ticket_secret, ticket, time.time())
+        return edition == edition_for(identity)
+
     def __call__(self, environ, start_response):
         method = environ.get("REQUEST_METHOD")
         path = environ.get("PATH_INFO", "")
@@ -82,6 +92,8 @@ class FastPages:
             identity = self.gate.identities.from_claims(claims)
             if identity is None:
                 return self.app(environ, start_response)
+        if self.gate.ticket_secret and not self._ticket_current(environ, identity):
+            return self.app(environ, start_response)  # it sets, renews or clears the ticket
         norm = normalize_path(path)
         if norm is None or page_decision(identity, section_of_url(norm)) != SERVE:
             return self.app(environ, start_response)

@@ -6,7 +6,6 @@ need=""
 # python3 -m venv needs ensurepip (Debian: python3-venv) unless Python was built with it
 ${PYTHON:-python3} -c "import ensurepip" 2>/dev/null || need="$need python3-venv"
 command -v nginx >/dev/null 2>&1 || need="$need nginx"
-[ -e /usr/lib/nginx/modules/ngx_http_js_module.so ] || need="$need libnginx-mod-http-js"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v chromedriver >/dev/null 2>&1 || need="$need chromium-driver"
 [ -z "$need" ] && exit 0

@@ -1,7 +1,8 @@
 """Edge mode with a real nginx (deploy/edge.sh) in front of a real gate: the contract's answers.
 
-nginx checks the session token itself (deploy/kb.js) and serves the editions' files; whatever it
-cannot decide goes to the gate. A response made by the gate carries its `Server: kb-gate`
+nginx checks the edition ticket the gate issues with every session token (gate/edge_tickets.py)
+with its built-in secure_link module and serves the editions' files; whatever it cannot decide
+goes to the gate. A response made by the gate carries its `Server: kb-gate`
 header (nginx passes it through), a file nginx served does not.
 """
 
@@ -23,18 +24,14 @@ from urllib.parse import quote, urlencode, urljoin, urlsplit
 import jwt
 import pytest
 
-from gate import tokens
+from gate import edge_tickets, tokens
 from gate.sections import SECTIONS
 from tests.conftest import PASSWORD, marker
 
 PROJECT = Path(__file__).resolve().parent.parent
 NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx") or None
-JS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
-NGINX_MISSING = (
-    "nginx is not installed (apt-get install nginx libnginx-mod-http-js; `make setup` does it as root)"
-    if NGINX is None else
-    f"nginx's JavaScript module is missing: {JS_MODULE} (apt-get install libnginx-mod-http-js)"
-    if not JS_MODULE.exists() else None)
+NGINX_MISSING = ("nginx is not installed (apt-get install nginx; `make setup` does it as root)"
+                 if NGINX is None else None)
 needs_nginx = pytest.mark.skipif(NGINX_MISSING is not None, reason=NGINX_MISSING or "")
 pytestmark = needs_nginx
 
@@ -119,8 +116,8 @@ class Edge:
     def key(self) -> bytes:
         return bytes.fromhex((self.work / "instance" / "signing.key").read_text().strip())
 
-    def login(self, email: str) -> str:
-        """Logs in through the form as a browser does; returns the kb_session token."""
+    def login(self, email: str) -> dict:
+        """Logs in through the form as a browser does; returns the cookies it was given."""
         page = self.get("/login", headers=HTML)
         assert page.status == 200, page
         form_cookie = page.cookie("kb_form")
@@ -132,9 +129,13 @@ class Edge:
                                  "Content-Type": "application/x-www-form-urlencoded"},
                         cookies={"kb_form": form_cookie} if form_cookie else None)
         assert resp.status == 303, (resp, resp.text[:500])
-        token = resp.cookie("kb_session")
-        assert token
-        return token
+        cookies = {name: resp.cookie(name) for name in ("kb_session", "kb_edge")}
+        assert all(cookies.values()), resp.headers.get_all("Set-Cookie")
+        return cookies
+
+    def ticket(self, edition: str, exp: int) -> str:
+        """An edition ticket signed with the instance's secret, as the gate issues them."""
+        return edge_tickets.issue(edge_tickets.ticket_secret(self.key), edition, exp)
 
     def session_token(self, token: str, **change) -> str:
         """A token for the same login session, signed with the instance's key (e.g. expired)."""
@@ -234,23 +235,23 @@ def test_public_page_is_served_by_nginx_with_the_gates_headers(edge):
 
 
 def test_start_user_reads_a_section_page_served_by_nginx(edge):
-    token = edge.login("start@client.example")
+    cookies = edge.login("start@client.example")
     for section in SECTIONS:
-        r = edge.get(page_url(section), headers=HTML, cookies={"kb_session": token})
+        r = edge.get(page_url(section), headers=HTML, cookies=cookies)
         assert r.status == 200 and not r.by_gate, (section, r)
         assert marker(section, "body") in r.text
         assert 'action="/logout"' in r.text
-    account = edge.get("/account/", headers=HTML, cookies={"kb_session": token})
+    account = edge.get("/account/", headers=HTML, cookies=cookies)
     assert account.status == 200 and account.by_gate and "start@client.example" in account.text
 
 
 def test_solo_func_user_gets_the_locked_page_for_other_sections(edge):
-    token = edge.login("func@client.example")
-    own = edge.get(page_url("functionality"), headers=HTML, cookies={"kb_session": token})
+    cookies = edge.login("func@client.example")
+    own = edge.get(page_url("functionality"), headers=HTML, cookies=cookies)
     assert own.status == 200 and not own.by_gate
     for path in ("/launches/x/", page_url("launches"), "/launches/", "/maintenance/",
                  page_url("claim-desk")):
-        r = edge.get(path, headers=HTML, cookies={"kb_session": token})
+        r = edge.get(path, headers=HTML, cookies=cookies)
         assert r.status == 403 and r.by_gate, (path, r)
         section = path.split("/")[1]
         assert f"Раздел «{SECTIONS[section]}» недоступен" in r.text
@@ -260,35 +261,74 @@ def test_solo_func_user_gets_the_locked_page_for_other_sections(edge):
 
 
 def test_folder_without_slash_and_missing_pages_go_to_the_gate(edge):
-    token = edge.login("func@client.example")
+    cookies = edge.login("func@client.example")
     path = page_url("functionality").rstrip("/")
-    r = edge.get(path, headers=HTML, cookies={"kb_session": token})
+    r = edge.get(path, headers=HTML, cookies=cookies)
     assert r.status == 301 and r.by_gate and r.headers["Location"] == path + "/"
-    missing = edge.get("/functionality/no-such-page/", headers=HTML, cookies={"kb_session": token})
+    missing = edge.get("/functionality/no-such-page/", headers=HTML, cookies=cookies)
     assert missing.status == 404 and missing.by_gate
     assert "private" in missing.headers["Cache-Control"]
     for text in forbidden_markers(["functionality"]):
         assert text not in missing.text
 
 
-def test_expired_session_token_is_renewed_by_the_gate(edge):
-    token = edge.login("start@client.example")
+def test_expired_session_token_is_renewed_by_the_gate_with_a_new_ticket(edge):
+    cookies = edge.login("start@client.example")
+    token = cookies["kb_session"]
     claims = jwt.decode(token, edge.key, algorithms=["HS256"], issuer=tokens.ISSUER)
     assert claims["exp"] - claims["iat"] <= 45  # edge mode relies on short-lived tokens
+    ticket_exp = int(cookies["kb_edge"].split(".")[0])
+    assert ticket_exp == claims["exp"]  # a ticket never outlives its session token
     expired = edge.session_token(token, ttl=10, now=time.time() - 30)
+    old_ticket = edge.ticket("all", int(time.time()) - 20)
     for accept in (HTML, {"Accept": "*/*"}):  # a page and a fetch
-        r = edge.get(page_url("launches"), headers=accept, cookies={"kb_session": expired})
-        assert r.status == 200 and r.by_gate, r
-        assert marker("launches", "body") in r.text
-        fresh = r.cookie("kb_session")
-        assert fresh and fresh != expired
-        assert jwt.decode(fresh, edge.key, algorithms=["HS256"])["exp"] > time.time()
-    again = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": fresh})
+        for sent in ({"kb_session": expired}, {"kb_session": expired, "kb_edge": old_ticket}):
+            r = edge.get(page_url("launches"), headers=accept, cookies=sent)
+            assert r.status == 200 and r.by_gate, r
+            assert marker("launches", "body") in r.text
+            fresh = {name: r.cookie(name) for name in ("kb_session", "kb_edge")}
+            assert fresh["kb_session"] and fresh["kb_session"] != expired
+            assert jwt.decode(fresh["kb_session"], edge.key, algorithms=["HS256"])["exp"] > time.time()
+            assert fresh["kb_edge"] and fresh["kb_edge"].split(".")[1] == "all"
+    again = edge.get(page_url("launches"), headers=HTML, cookies=fresh)
     assert again.status == 200 and not again.by_gate
 
 
+def test_a_session_without_its_ticket_gets_one_from_the_gate(edge):
+    cookies = edge.login("func@client.example")
+    r = edge.get(page_url("functionality"), headers=HTML,
+                 cookies={"kb_session": cookies["kb_session"]})
+    assert r.status == 200 and r.by_gate
+    ticket = r.cookie("kb_edge")
+    assert ticket and ticket.split(".")[1] == "functionality"
+    served = edge.get(page_url("functionality"), headers=HTML,
+                      cookies={"kb_session": cookies["kb_session"], "kb_edge": ticket})
+    assert served.status == 200 and not served.by_gate
+
+
+def test_forged_or_foreign_tickets_go_to_the_gate(edge):
+    cookies = edge.login("func@client.example")
+    exp, edition, mac = cookies["kb_edge"].split(".")
+    mac_changed = ("A" if mac[0] != "A" else "B") + mac[1:]
+    other_key = edge_tickets.issue(edge_tickets.ticket_secret(b"k" * 32), "all", int(exp))
+    for bad in (f"{exp}.all.{mac}",                       # another edition, same mac
+                f"{int(exp) + 3600}.{edition}.{mac}",     # a later expiry, same mac
+                f"{exp}.{edition}.{mac_changed}",             # a changed mac
+                other_key,                                # signed with another secret
+                f"{exp}.../launches.{mac}", "garbage", cookies["kb_edge"] + "x", ""):
+        sent = {"kb_session": cookies["kb_session"], "kb_edge": bad}
+        r = edge.get(page_url("launches"), headers=HTML, cookies=sent)
+        assert r.status == 403 and r.by_gate, (bad, r)
+        assert marker("launches", "body") not in r.text
+        ticket = r.cookie("kb_edge")  # the gate hands out the right one
+        assert ticket and ticket.split(".")[1] == "functionality", bad
+        alone = edge.get(page_url("launches"), headers=HTML, cookies={"kb_edge": bad})
+        assert alone.status == 303 and alone.by_gate, (bad, alone)
+        assert alone.cookie("kb_edge") == ""  # cleared: no session goes with it
+
+
 def test_invalid_tokens_go_to_the_gate(edge):
-    token = edge.login("start@client.example")
+    token = edge.login("start@client.example")["kb_session"]
     head, payload, sig = token.split(".")
     forged = tokens.issue(b"k" * 32, sub=1, org="x", tariff="start", sections=list(SECTIONS),
                           typ="session", ttl=60, sid="x")
@@ -296,26 +336,24 @@ def test_invalid_tokens_go_to_the_gate(edge):
         r = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": bad})
         assert r.status == 303 and r.by_gate, r
         assert marker("launches", "body") not in r.text
-    # two session cookies: nginx does not guess, the gate decides
-    twice = edge.get(page_url("launches"),
-                     headers={**HTML, "Cookie": f"kb_session={token}; kb_session={forged}"})
-    assert twice.by_gate
+        assert not r.cookie("kb_edge")
 
 
-def test_a_disabled_person_is_locked_out_once_the_token_expires(edge):
-    token = edge.login("revoke@client.example")
-    short = edge.session_token(token, ttl=2)
+def test_a_disabled_person_is_locked_out_once_the_ticket_expires(edge):
+    cookies = edge.login("revoke@client.example")
+    short = edge.session_token(cookies["kb_session"], ttl=2)
     exp = jwt.decode(short, options={"verify_signature": False})["exp"]
-    r = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": short})
+    sent = {"kb_session": short, "kb_edge": edge.ticket("all", exp)}
+    r = edge.get(page_url("launches"), headers=HTML, cookies=sent)
     assert r.status == 200 and not r.by_gate
     edge.cli("user", "disable", "revoke@client.example")
-    time.sleep(max(0.0, exp - time.time()) + 0.3)
-    r = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": short})
+    time.sleep(max(0.0, exp + 1 - time.time()) + 0.3)  # nginx: valid through second `exp`
+    r = edge.get(page_url("launches"), headers=HTML, cookies=sent)
     assert r.status == 303 and r.by_gate, r
     assert r.headers["Location"].startswith("/login?next=")
-    assert r.cookie("kb_session") == ""  # the gate clears the cookie
+    assert r.cookie("kb_session") == "" and r.cookie("kb_edge") == ""  # the gate clears both
     assert marker("launches", "body") not in r.text
-    fetch = edge.get(page_url("launches"), cookies={"kb_session": short})
+    fetch = edge.get(page_url("launches"), cookies=sent)
     assert fetch.status == 401
 
 
@@ -367,7 +405,7 @@ PATH_TRICKS = [
 
 @pytest.mark.parametrize("who", ["anonymous", "func@client.example"])
 def test_path_tricks_never_reach_a_locked_section_or_internal_file(edge, who):
-    cookies = None if who == "anonymous" else {"kb_session": edge.login(who)}
+    cookies = None if who == "anonymous" else edge.login(who)
     allowed = [] if who == "anonymous" else ["functionality"]
     for path in PATH_TRICKS:
         for accept in (HTML, {"Accept": "*/*"}):
@@ -435,7 +473,7 @@ def crawl(edge, cookies, limit=800):
 
 @pytest.mark.parametrize("who", ["anonymous", "func@client.example"])
 def test_no_leaks_in_anything_reachable(edge, who):
-    cookies = None if who == "anonymous" else {"kb_session": edge.login(who)}
+    cookies = None if who == "anonymous" else edge.login(who)
     allowed = [] if who == "anonymous" else ["functionality"]
     pages = crawl(edge, cookies)
     assert len(pages) > 40
@@ -459,8 +497,8 @@ def _fingerprinted_asset(edge) -> str:
 
 
 def test_caching_headers(edge):
-    token = edge.login("start@client.example")
-    for cookies in (None, {"kb_session": token}):
+    start = edge.login("start@client.example")
+    for cookies in (None, start):
         page = edge.get("/", headers=HTML, cookies=cookies)
         assert page.status == 200 and not page.by_gate
         assert page.headers["Cache-Control"] == "private, no-cache"
@@ -471,7 +509,7 @@ def test_caching_headers(edge):
         assert asset.status == 200 and not asset.by_gate
         assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
         assert asset.headers["X-Content-Type-Options"] == "nosniff"
-    section = edge.get(page_url("launches"), headers=HTML, cookies={"kb_session": token})
+    section = edge.get(page_url("launches"), headers=HTML, cookies=start)
     assert section.headers["Cache-Control"] == "private, no-cache"
     assert "cookie" in ", ".join(section.headers.get_all("Vary")).lower()
     gz = edge.get("/", headers={**HTML, "Accept-Encoding": "gzip"})
@@ -479,10 +517,11 @@ def test_caching_headers(edge):
 
 
 def test_logout_goes_to_the_gate_and_clears_the_cookie(edge):
-    token = edge.login("start@client.example")
-    r = edge.get("/logout", method="POST", body="", cookies={"kb_session": token},
+    cookies = edge.login("start@client.example")
+    r = edge.get("/logout", method="POST", body="", cookies=cookies,
                  headers={"Origin": edge.origin, "Content-Type": "application/x-www-form-urlencoded"})
-    assert r.status == 303 and r.by_gate and r.cookie("kb_session") == ""
+    assert r.status == 303 and r.by_gate
+    assert r.cookie("kb_session") == "" and r.cookie("kb_edge") == ""
 
 
 @pytest.mark.parametrize("method, path, headers, body", [

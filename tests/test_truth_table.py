@@ -1,26 +1,25 @@
-"""One truth table for "who may see what", checked against the gate (Python) and nginx (njs).
+"""One truth table for "who may see what", checked against the gate (Python) and nginx.
 
-The njs side runs inside a real nginx with the JavaScript module, the same engine edge mode
-uses: a small harness module imports deploy/kb.js and evaluates the rows it is sent.
+The nginx side runs in a real nginx with the rules edge mode uses (gate.edge_config.rules for
+every possible edition); a harness location answers with the variables they set for each
+request: the section of the path, the ticket's edition and the folder nginx would serve from.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-import jwt
 import pytest
 
-from gate import tokens
+from gate import edge_config, edge_tickets
 from gate.access import may_see
 from gate.editions import edition_name
 from gate.sections import SECTIONS, section_of_url
-from tests.test_edge import JS_MODULE, NGINX, NGINX_MISSING, free_port, port_open, request
+from tests.test_edge import NGINX, NGINX_MISSING, free_port, port_open, request
 
 PROJECT = Path(__file__).resolve().parent.parent
 TABLE = json.loads((Path(__file__).parent / "data/access_truth_table.json").read_text())
@@ -60,42 +59,12 @@ def test_python_section_of_url():
         assert section_of_url(row["path"]) == row["section"], row
 
 
-# --- njs inside nginx -------------------------------------------------------------------------
-
-HARNESS = r"""
-import kb from 'kb.js';
-
-function one(c) {
-    try {
-        if (c.fn === 'maySee') { return {value: kb.maySee(c.sections, c.section)}; }
-        if (c.fn === 'editionName') { return {value: kb.editionName(c.sections)}; }
-        if (c.fn === 'sectionOf') {
-            var s = kb.sectionOf(c.path);
-            return {value: s === undefined ? 'GATE' : s};
-        }
-        if (c.fn === 'verifyToken') {
-            return {value: kb.verifyToken(c.token, Buffer.from(c.key, 'hex'), c.now)};
-        }
-        return {error: 'unknown function ' + c.fn};
-    } catch (e) {
-        return {error: String(e)};
-    }
-}
-
-function run(r) {
-    r.headersOut['Content-Type'] = 'application/json';
-    r.return(200, JSON.stringify(JSON.parse(r.requestText).map(one)));
-}
-
-export default {run};
-"""
+# --- nginx with edge mode's rules ---------------------------------------------------------------
 
 CONF = """
-load_module "{module}";
 worker_processes 1;
 pid "{work}/nginx.pid";
 error_log "{work}/error.log" info;
-env KB_KEY;
 events {{ worker_connections 64; }}
 http {{
     access_log off;
@@ -104,60 +73,50 @@ http {{
     fastcgi_temp_path "{work}/fastcgi";
     uwsgi_temp_path "{work}/uwsgi";
     scgi_temp_path "{work}/scgi";
-    js_path "{deploy}";
-    js_import kb from "{deploy}/kb.js";
-    js_import harness from "{work}/harness.js";
-    js_set $kb_edition kb.edition;
-    js_set $kb_target kb.target;
+    include "{work}/rules.conf";
     server {{
         listen 127.0.0.1:{port};
-        client_max_body_size 4m;
-        client_body_buffer_size 4m;
-        location = /eval {{ js_content harness.run; }}
-        location / {{ return 200 "$kb_edition|$kb_target"; }}
+        location / {{ return 200 "$kb_section|$kb_edition|$kb_target"; }}
     }}
 }}
 """
 
-KEY = bytes(range(32))
+SECRET = edge_tickets.ticket_secret(bytes(range(32)))
+# every edition there can be: each set of sections, and public/none/all
+EDITIONS = {"public": []}
+EDITIONS.update({r["edition"]: r["sections"] for r in EDITION if r["edition"]})
 
 
 @pytest.fixture(scope="module")
-def njs(tmp_path_factory):
+def nginx(tmp_path_factory):
     if NGINX_MISSING:
         pytest.skip(NGINX_MISSING)
-    work = tmp_path_factory.mktemp("njs")
+    work = tmp_path_factory.mktemp("rules")
     port = free_port()
-    (work / "harness.js").write_text(HARNESS)
+    (work / "rules.conf").write_text(edge_config.rules(SECRET, EDITIONS))
     conf = work / "nginx.conf"
-    conf.write_text(CONF.format(module=JS_MODULE, work=work, deploy=PROJECT / "deploy", port=port))
-    if os.geteuid() == 0:  # workers would otherwise run as nobody
-        conf.write_text("user root;\n" + conf.read_text())
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "KB_KEY": KEY.hex()}
-    proc = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"], env=env,
+    conf.write_text(CONF.format(work=work, port=port))
+    proc = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"],
+                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
         while not port_open(port):
             if proc.poll() is not None:
-                pytest.fail(f"nginx did not start: {proc.stdout.read().decode()}"
-                            f"{(work / 'error.log').read_text() if (work / 'error.log').exists() else ''}")
+                pytest.fail(f"nginx did not start: {proc.stdout.read().decode()}")
             assert time.monotonic() < deadline, "nginx did not listen within 20 s"
             time.sleep(0.1)
 
-        def evaluate(cases):
-            r = request(port, "/eval", method="POST", body=json.dumps(cases),
-                        headers={"Content-Type": "application/json"})
-            assert r.status == 200, (r, r.text, (work / "error.log").read_text())
-            return json.loads(r.body)
-
-        def variables(headers):
-            r = request(port, "/launches/x/", headers=headers)
+        def ask(path, cookies=None, method="GET", headers=None):
+            """(section, edition, target) nginx decides for a request."""
+            headers = dict(headers or {})
+            if cookies:
+                headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+            r = request(port, path, method=method, headers=headers)
+            assert r.status == 200, (path, r)
             return tuple(r.text.split("|"))
 
-        evaluate.variables = variables
-        evaluate.port = port
-        yield evaluate
+        yield ask
     finally:
         proc.send_signal(signal.SIGQUIT)
         try:
@@ -167,131 +126,97 @@ def njs(tmp_path_factory):
             proc.wait(timeout=10)
 
 
-def test_njs_may_see(njs):
-    results = njs([{"fn": "maySee", "sections": r["sections"], "section": r["section"]} for r in SEE])
-    for row, got in zip(SEE, results):
-        assert got == {"value": row["may_see"]}, row
+def _ticket(edition, exp=None, secret=SECRET):
+    return edge_tickets.issue(secret, edition, exp if exp is not None else int(time.time()) + 45)
 
 
-def test_njs_edition_name(njs):
-    results = njs([{"fn": "editionName", "sections": r["sections"]} for r in EDITION])
-    for row, got in zip(EDITION, results):
-        if row["edition"] is None:
-            assert "error" in got, row
-        else:
-            assert got == {"value": row["edition"]}, row
+def _path_of(section):
+    return "/" if section is None else f"/{section}/x/"
 
 
-def test_njs_section_of_path(njs):
-    results = njs([{"fn": "sectionOf", "path": r["path"]} for r in PATHS])
-    for row, got in zip(PATHS, results):
-        assert got == {"value": row["section"]}, row
-    odd = njs([{"fn": "sectionOf", "path": p} for p in ("/launchés/", "/laun\u212aches/")])
-    assert odd == [{"value": "GATE"}] * 2  # unusual first segments go to the gate
+def test_nginx_may_see(nginx):
+    """Every may_see row of a real section, for a visitor holding that edition's ticket."""
+    checked = 0
+    for row in SEE:
+        if row["section"] is not None and row["section"] not in SECTIONS:
+            continue  # not a section name nginx could see in a path (the Python rows cover it)
+        edition = edition_name(row["sections"])
+        cookies = {"kb_session": "s", "kb_edge": _ticket(edition)}
+        got = nginx(_path_of(row["section"]), cookies)
+        assert got[1] == edition, row
+        assert got[2] == (edition if row["may_see"] else "gate"), row
+        checked += 1
+    assert checked == 16 * 5
 
 
-def _claims(**change):
+def test_nginx_anonymous_visitors(nginx):
+    for section in [None, *SECTIONS]:
+        expected = "public" if may_see(frozenset(), section) else "gate"
+        assert nginx(_path_of(section))[1:] == ("public", expected), section
+
+
+def test_nginx_section_of_path(nginx):
+    for row in PATHS:
+        assert nginx(row["path"])[0] == (row["section"] or ""), row
+    # unusual first segments go to the gate
+    for path in ("/launch%C3%A9s/", "/laun%E2%84%AAches/", "/launches%5Cx/", "/x%01/"):
+        assert nginx(path)[0] == "gate", path
+
+
+def ticket_cases():
+    """(description, kb_edge cookie value, the edition it opens or None)."""
     now = int(time.time())
-    c = {"iss": tokens.ISSUER, "sub": "7", "org": "Сеть", "tariff": "pair",
-         "sections": ["launches", "maintenance"], "iat": now, "exp": now + 45, "jti": "j",
-         "typ": "session", "sid": "s"}
-    c.update(change)
-    return {k: v for k, v in c.items() if v is not None}
-
-
-def _sign(claims, key=KEY, alg="HS256"):
-    return jwt.encode(claims, key, algorithm=alg)
-
-
-def _raw(header: dict, claims: dict, key=KEY) -> str:
-    """A token signed with HMAC-SHA256 whatever its header says."""
-    import base64
-    import hashlib
-    import hmac
-
-    def b64(data: bytes) -> str:
-        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-    signing = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
-    return signing + "." + b64(hmac.new(key, signing.encode(), hashlib.sha256).digest())
-
-
-def token_cases():
-    """(description, token, edition nginx may serve or None = to the gate)."""
-    now = time.time()
-    good = tokens.issue(KEY, sub=7, org="Сеть", tariff="pair", sections=["maintenance", "launches"],
-                        typ="session", ttl=45, sid="secret")
-    head, payload, sig = good.split(".")
-    cases = [("valid", good, "launches+maintenance")]
-    for sections in ([], ["functionality"], list(SECTIONS), ["claim-desk", "launches"]):
-        cases.append((f"sections {sections}",
-                      tokens.issue(KEY, sub=1, org="o", tariff="t", sections=sections,
-                                   typ="session", ttl=45, sid="s"), edition_name(sections)))
-    cases += [
-        ("expired", tokens.issue(KEY, sub=7, org="o", tariff="t", sections=[], typ="session",
-                                 ttl=10, sid="s", now=now - 11), None),
-        ("exp now", _sign(_claims(iat=int(now) - 5, exp=int(now))), None),
-        ("other key", tokens.issue(b"x" * 32, sub=7, org="o", tariff="t", sections=[],
-                                   typ="session", ttl=45, sid="s"), None),
-        ("api token", tokens.issue(KEY, sub=7, org="o", tariff="t", sections=[], typ="api",
-                                   ttl=45), None),
-        ("other issuer", _sign(_claims(iss="someone")), None),
-        ("unknown section", _sign(_claims(sections=["launches", "drafts"])), None),
-        ("sections not a list", _sign(_claims(sections="launches")), None),
-        ("no sid", _sign(_claims(sid=None)), None),
-        ("no jti", _sign(_claims(jti=None)), None),
-        ("sub not digits", _sign(_claims(sub="x7")), None),
-        ("exp not an integer", _sign(_claims(exp=int(now) + 45.5)), None),
-        ("iat in the future", _sign(_claims(iat=int(now) + 30, exp=int(now) + 60)), None),
-        ("audience", _sign(_claims(aud="x")), None),
-        ("header says HS512", _raw({"alg": "HS512", "typ": "JWT"}, _claims()), None),
-        ("header without alg", _raw({"typ": "JWT"}, _claims()), None),
-        # nginx accepts only the header exactly as the gate writes it (stricter costs a round trip)
-        ("raw HS256, other header spelling", _raw({"alg": "HS256", "typ": "JWT"}, _claims()), None),
-        ("alg none", jwt.encode(_claims(), None, algorithm="none"), None),
-        ("tampered payload", f"{head}.{_sign(_claims(sections=list(SECTIONS))).split('.')[1]}.{sig}",
-         None),
-        ("cut signature", f"{head}.{payload}.{sig[:-1]}", None),
-        ("padded signature", f"{head}.{payload}.{sig}=", None),
-        ("two parts", f"{head}.{payload}", None),
+    good = _ticket("launches+maintenance", now + 45)
+    exp, edition, mac = good.split(".")
+    return [
+        ("valid", good, "launches+maintenance"),
+        ("expired", _ticket("all", now - 2), None),
+        ("other secret", _ticket("all", secret=edge_tickets.ticket_secret(b"x" * 32)), None),
+        ("other edition, same mac", f"{exp}.all.{mac}", None),
+        ("later expiry, same mac", f"{int(exp) + 1000}.{edition}.{mac}", None),
+        ("changed mac", f"{exp}.{edition}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}", None),
+        # the same digest spelled otherwise (bits nginx's base64 decoder ignores)
+        ("non-canonical mac", f"{exp}.{edition}.{mac[:-1]}{chr(ord(mac[-1]) + 1)}", None),
+        ("short mac", f"{exp}.{edition}.{mac[:-1]}", None),
+        ("padded mac", f"{exp}.{edition}.{mac}==", None),
+        ("path in the edition", f"{exp}.../all.{mac}", None),
+        ("upper-case edition", f"{exp}.ALL.{mac}", None),
+        ("two dots", f"{exp}..{edition}.{mac}", None),
+        ("no expiry", f".{edition}.{mac}", None),
         ("empty", "", None),
-        ("too long", _sign(_claims(org="o" * 5000)), None),
+        ("garbage", "garbage", None),
     ]
-    return cases
 
 
-def test_njs_token_check_agrees_with_the_gate(njs):
-    cases = token_cases()
-    results = njs([{"fn": "verifyToken", "token": t, "key": KEY.hex(), "now": time.time()}
-                   for _, t, _ in cases])
-    for (what, token, expected), got in zip(cases, results):
-        assert got == {"value": expected}, what
-        try:  # nginx never accepts what the gate would refuse, and agrees on the edition
-            claims = tokens.decode(KEY, token)
-        except tokens.TokenError:
-            claims = None
-        if claims is None:
-            assert expected is None, what
-        elif expected is not None:
-            assert edition_name(claims["sections"]) == expected, what
+def test_nginx_checks_tickets_like_the_gate(nginx):
+    for what, ticket, expected in ticket_cases():
+        assert edge_tickets.edition_of(SECRET, ticket, time.time()) == expected, what
+        got = nginx("/", {"kb_session": "s", "kb_edge": ticket})
+        assert got[1:] == ((expected, expected) if expected else ("gate", "gate")), what
 
 
-def test_njs_request_variables(njs):
-    good = tokens.issue(KEY, sub=7, org="o", tariff="t", sections=["launches"], typ="session",
-                        ttl=45, sid="s")
-    func = tokens.issue(KEY, sub=7, org="o", tariff="t", sections=["functionality"],
-                        typ="session", ttl=45, sid="s")
-    # (headers) -> ($kb_edition, $kb_target) for GET /launches/x/
-    assert njs.variables({}) == ("", "gate")  # anonymous at a gated page
-    assert njs.variables({"Cookie": f"kb_session={good}"}) == ("launches", "launches")
-    assert njs.variables({"Cookie": f"other=1; kb_session={good}; x=y"}) == ("launches", "launches")
-    assert njs.variables({"Cookie": f"kb_session={func}"}) == ("functionality", "gate")
-    assert njs.variables({"Cookie": "kb_session="}) == ("", "gate")
-    assert njs.variables({"Cookie": "kb_session=nonsense"}) == ("gate", "gate")
-    assert njs.variables({"Cookie": f"kb_session={good}; kb_session={good}"})[1] == "gate"
-    assert njs.variables({"Cookie": f"KB_SESSION={good}"}) == ("", "gate")  # names are exact
-    assert njs.variables({"Cookie": f"kb_session={good}", "Authorization": "Bearer x"})[1] == "gate"
-    public = request(njs.port, "/index.html", headers={"Cookie": f"kb_session={func}"})
-    assert public.text == "functionality|functionality"
-    assert request(njs.port, "/index.html").text == "|public"
-    assert request(njs.port, "/LAUNCHES/x", headers={"Cookie": f"kb_session={func}"}).text.endswith("|gate")
+def test_nginx_request_variables(nginx):
+    func = _ticket("functionality")
+    # a session cookie without a ticket: the gate issues one
+    assert nginx("/", {"kb_session": "s"})[1:] == ("gate", "gate")
+    assert nginx("/launches/x/", {"kb_session": "s", "kb_edge": func})[1:] == ("functionality", "gate")
+    assert nginx("/functionality/x/", {"other": "1", "kb_edge": func, "x": "y"})[2] == "functionality"
+    assert nginx("/LAUNCHES/x", {"kb_edge": func})[2] == "gate"
+    assert nginx("/Functionality/x", {"kb_edge": func})[2] == "functionality"
+    for method, headers in (("POST", {}), ("PUT", {}), ("DELETE", {}), ("OPTIONS", {}),
+                            ("GET", {"Authorization": "Bearer x"}),
+                            ("GET", {"Authorization": "Basic eDp5"})):
+        assert nginx("/functionality/x/", {"kb_edge": func}, method, headers)[2] == "gate", method
+    assert nginx("/", {"kb_session": "", "kb_edge": ""})[1:] == ("public", "public")
+
+
+def test_the_rules_list_exactly_what_may_see_allows():
+    text = edge_config.rules(SECRET, EDITIONS)
+    for edition, sections in EDITIONS.items():
+        for section in SECTIONS:
+            listed = f'"1:{edition}:{section}" {edition};' in text
+            assert listed is may_see(frozenset(sections), section), (edition, section)
+    with pytest.raises(ValueError):
+        edge_config.rules(SECRET, {"../x": []})
+    with pytest.raises(ValueError):
+        edge_config.rules("not hex", EDITIONS)

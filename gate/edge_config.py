@@ -1,0 +1,180 @@
+"""Edge mode's nginx configuration, written from the gate's own rules and settings.
+
+`python -m gate.edge_config` (run by deploy/edge.sh) writes into the runtime folder:
+- `kb-rules.conf`: who may see what, as nginx maps. The section of a path, the ticket's parts
+  (gate.edge_tickets), and for every built edition the sections it may serve, listed from
+  gate.access.may_see itself, so nginx and the gate cannot disagree on a section; tested
+  against tests/data/access_truth_table.json with a real nginx.
+- `nginx.conf`: deploy/nginx.conf.template with absolute paths and ports filled in.
+Both are readable by the owner only: the rules hold the ticket secret. It prints the shell
+assignments edge.sh needs (RUN, CONF). Any problem is one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+from gate import edge_tickets
+from gate.access import may_see
+from gate.sections import SECTIONS
+
+RULES = "kb-rules.conf"
+SESSION_COOKIE = "kb_session"
+GATE = "gate"  # $kb_target for "let the gate answer"
+
+
+def rules(secret: str, editions: dict) -> str:
+    """nginx maps deciding, per request, the edition folder to serve from or 'gate'.
+
+    editions: edition name -> the sections it holds (site/manifest.json's "editions").
+    """
+    if any(c not in "0123456789abcdef" for c in secret) or len(secret) < 32:
+        raise ValueError("the ticket secret must be lower-case hex")
+    t = edge_tickets
+    lines = [
+        "# Written by gate.edge_config from the built editions: do not edit.",
+        "map_hash_bucket_size 128;  # keys like '1:launches+functionality+maintenance:launches'",
+        "",
+        "# The section of the decoded, normalized path: its first segment, any case; '' for a",
+        "# public path; 'gate' when anything is unusual (control characters, backslashes,",
+        "# a non-ASCII first segment): the gate decides those.",
+        "map $uri $kb_section {",
+        '    default "";',
+        '    "~[\\x00-\\x1f\\x7f\\\\\\\\]" gate;',
+        '    "~^/+[^/]*[^\\x21-\\x7e/]" gate;',
+    ]
+    lines += [f'    "~*^/+{s}(?:/|$)" {s};' for s in SECTIONS]
+    lines += [
+        "}",
+        "",
+        f"# The edition ticket ({t.COOKIE}): <expiry>.<edition>.<mac>, see gate/edge_tickets.py.",
+        f"map $cookie_{t.COOKIE} $kb_ticket_exp {{",
+        f'    "~^(?<kb_te>{t.EXP_PATTERN})\\.{t.EDITION_PATTERN}\\.{t.MAC_PATTERN}$" $kb_te;',
+        '    default "";',
+        "}",
+        f"map $cookie_{t.COOKIE} $kb_ticket_edition {{",
+        f'    "~^{t.EXP_PATTERN}\\.(?<kb_ted>{t.EDITION_PATTERN})\\.{t.MAC_PATTERN}$" $kb_ted;',
+        '    default "";',
+        "}",
+        f"map $cookie_{t.COOKIE} $kb_ticket_mac {{",
+        f'    "~^{t.EXP_PATTERN}\\.{t.EDITION_PATTERN}\\.(?<kb_tm>{t.MAC_PATTERN})$" $kb_tm;',
+        '    default "";',
+        "}",
+        "# $secure_link: '1' valid, '0' expired, '' absent or wrong.",
+        "secure_link $kb_ticket_mac,$kb_ticket_exp;",
+        f'secure_link_md5 "$kb_ticket_exp.$kb_ticket_edition.{secret}";',
+        "",
+        "# Anonymous: neither a session nor a ticket. A session without a valid ticket goes to",
+        "# the gate, which renews the session token and issues a ticket, or answers 303/401.",
+        f'map "$cookie_{SESSION_COOKIE}$cookie_{t.COOKIE}" $kb_anonymous {{',
+        '    "" 1;',
+        "    default 0;",
+        "}",
+        'map "$kb_anonymous$secure_link" $kb_edition {',
+        '    "1" public;',
+        '    "01" $kb_ticket_edition;',
+        f"    default {GATE};",
+        "}",
+        "",
+        "# Only plain reads without an Authorization header are nginx's; the gate checks Bearer",
+        "# tokens, forms and every other method itself.",
+        'map "$request_method $http_authorization" $kb_plain {',
+        '    "GET " 1;',
+        '    "HEAD " 1;',
+        "    default 0;",
+        "}",
+        "",
+        "# The edition folder a plain read is served from: listed from gate.access.may_see for",
+        "# every built edition and section. Anything not listed goes to the gate.",
+        'map "$kb_plain:$kb_edition:$kb_section" $kb_target {',
+        f"    default {GATE};",
+    ]
+    for name in sorted(editions):
+        if not all(c.isalnum() or c in "+-" for c in name) or name == GATE:
+            raise ValueError(f"unusable edition name: {name!r}")
+        sections = frozenset(editions[name])
+        lines.append(f'    "1:{name}:" {name};')
+        lines += [f'    "1:{name}:{s}" {name};' for s in SECTIONS if may_see(sections, s)]
+    lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def render(template: str, values: dict) -> str:
+    for name, value in values.items():
+        if any(c in value for c in '"\\\n;{}$') and name not in ("HSTS", "USER_DIRECTIVE"):
+            raise ValueError(f"unsupported character in {name}: {value!r}")
+        template = template.replace(f"@{name}@", value)
+    return template
+
+
+def _port_free(host: str, port: int, what: str):
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise ValueError(f"{host}:{port} ({what}) is not free: {exc.strerror}") from None
+
+
+def _write_private(path: Path, text: str):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def write(env=None) -> tuple[Path, Path]:
+    """Writes kb-rules.conf and nginx.conf for the gate's settings; (runtime folder, nginx.conf)."""
+    from gate import config, instance
+
+    env = os.environ if env is None else env
+    cfg = config.from_env(env)
+    site = cfg.site_dir.resolve()
+    manifest = site / "manifest.json"
+    if not manifest.is_file():
+        raise ValueError(f"{manifest} is missing: run `gate build` first")
+    editions = json.loads(manifest.read_text())["editions"]
+    secret = edge_tickets.ticket_secret(instance.signing_key(cfg))
+    edge_host, edge_port = env.get("EDGE_HOST", "127.0.0.1"), int(env.get("EDGE_PORT", "8080"))
+    gate_port = int(env.get("GATE_PORT", "8001"))
+    _port_free("127.0.0.1", gate_port, "GATE_PORT")
+    _port_free(edge_host, edge_port, "EDGE_PORT")
+    run = Path(env.get("EDGE_DIR") or cfg.instance / "edge").resolve()
+    (run / "tmp").mkdir(parents=True, exist_ok=True)
+    deploy = Path(env.get("EDGE_DEPLOY") or config.PROJECT_ROOT / "deploy").resolve()
+    values = {
+        "USER_DIRECTIVE": env.get("USER_DIRECTIVE", ""),
+        "WORKERS": env.get("EDGE_WORKERS") or "auto",
+        "RUN": str(run),
+        "RULES": str(run / RULES),
+        "SITE": str(site),
+        "EDGE_HOST": edge_host,
+        "EDGE_PORT": str(edge_port),
+        "GATE_PORT": str(gate_port),
+        "HSTS": "" if cfg.local else
+                'add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;',
+    }
+    text = render((deploy / "nginx.conf.template").read_text(), values)
+    _write_private(run / RULES, rules(secret, editions))
+    conf = run / "nginx.conf"
+    _write_private(conf, text)
+    return run, conf
+
+
+def main() -> int:
+    try:
+        run, conf = write()
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"edge: {exc}", file=sys.stderr)
+        return 1
+    print(f"RUN={shlex.quote(str(run))}")
+    print(f"CONF={shlex.quote(str(conf))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
