@@ -53,7 +53,7 @@ def wait_up(url: str, seconds: float = 60):
 
 def wrk(url: str, cookie: str, seconds: int, connections: int) -> tuple[float, float]:
     out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-                          "-H", f"Cookie: kb_session={cookie}", url],
+                          "-H", f"Cookie: {cookie}", url],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
@@ -121,11 +121,17 @@ def main(rounds: int = 3, seconds: int = 5, connections: int = 32) -> dict:
                 except RuntimeError:
                     raise RuntimeError(f"{name} did not come up; edge log:\n"
                                        + (run / "edge.log").read_text()[-2000:]) from None
-                wrk(f"http://127.0.0.1:{port}{page}", cookie, 1, connections)  # warm-up
-            probe = urllib.request.urlopen(urllib.request.Request(
-                f"http://127.0.0.1:{ports['edge']}{page}", headers={"Cookie": cookie}), timeout=5)
-            if probe.headers.get("Server") == "kb-gate":
-                raise RuntimeError("edge mode passed the page to the gate: the ticket was refused")
+                try:
+                    probe = urllib.request.urlopen(urllib.request.Request(
+                        f"http://127.0.0.1:{port}{page}", headers={"Cookie": cookie}), timeout=5)
+                except urllib.error.HTTPError as exc:
+                    raise RuntimeError(f"{name} answered {exc.code}: {exc.read()[:300]!r}") from None
+                if name == "edge mode" and probe.headers.get("Server") == "kb-gate":
+                    raise RuntimeError("edge mode passed the page to the gate: the ticket was refused")
+                try:
+                    wrk(f"http://127.0.0.1:{port}{page}", cookie, 1, connections)  # warm-up
+                except RuntimeError as exc:
+                    raise RuntimeError(f"{name}: {exc}") from None
             results = {name: [] for name in targets}
             for _ in range(rounds):
                 for name, port in targets.items():
