@@ -1,13 +1,16 @@
-"""End to end in a real browser: headless Debian chromium driven by Selenium against `gate serve`.
+"""End to end in a real browser: headless Debian chromium driven by Selenium against the gate.
 
-One server per module (a marker project built in a temporary folder, people created with the
-`gate` CLI, the real waitress server as a subprocess); a fresh browser profile per test.
-Every wait is explicit and bounded; nothing sleeps for a fixed time.
+Every test runs twice: against `gate serve` (standalone) and against edge mode (deploy/edge.sh:
+nginx serving the editions itself in front of the gate). One server per mode (a marker project
+built in a temporary folder, people created with the `gate` CLI, real processes); a fresh
+browser profile per test. Every wait is explicit and bounded; nothing sleeps for a fixed time.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -62,8 +65,10 @@ def _gate_cli(env: dict, *args: str, stdin: str | None = None) -> None:
 
 
 class Server:
-    def __init__(self, base: str, process: subprocess.Popen, log: Path):
+    def __init__(self, base: str, process: subprocess.Popen, log: Path, mode: str = "standalone",
+                 access_log: Path | None = None):
         self.base, self.process, self.log = base, process, log
+        self.mode, self.access_log = mode, access_log
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -94,38 +99,51 @@ def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
                          + log.read_text(errors="replace")[-3000:])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
+
+
+@pytest.fixture(scope="module", params=["standalone", "edge"])
+def server(request, tmp_path_factory):
     from gate.build import build_all
 
-    tmp = tmp_path_factory.mktemp("browser")
+    mode = request.param
+    if mode == "edge" and NGINX is None:
+        pytest.skip("edge mode needs nginx (apt-get install nginx)")
+    tmp = tmp_path_factory.mktemp(f"browser-{mode}")
     root = make_project(tmp / "project", TEST_TARIFFS)
     build_all(root, root / "tariffs.yml", log=lambda *_: None)
     port = free_port()
     env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp / "instance"),
            "GATE_MODE": "local", "GATE_SMTP_HOST": "127.0.0.1", "GATE_SMTP_PORT": str(free_port())}
-    env.pop("GATE_TARIFFS", None)
-    env.pop("GATE_DATABASE_URL", None)
+    for name in ("GATE_TARIFFS", "GATE_DATABASE_URL", "GATE_EDGE"):
+        env.pop(name, None)
     for org, (tariff, people) in ORGS.items():
         _gate_cli(env, "org", "add", org, "--tariff", tariff)
         for email in people:
             _gate_cli(env, "user", "add", email, "--org", org, "--password-stdin",
                       stdin=PASSWORD + "\n")
     log = tmp / "serve.log"
+    access_log = None
+    if mode == "edge":
+        env.update(EDGE_PORT=str(port), GATE_PORT=str(free_port()), EDGE_DIR=str(tmp / "edge"),
+                   EDGE_WORKERS="1", NGINX=NGINX)
+        command = ["sh", str(Path(__file__).resolve().parent.parent / "deploy/edge.sh")]
+        access_log = tmp / "edge" / "access.log"
+    else:
+        command = [sys.executable, "-m", "gate", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gate", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_healthy(base, process, log)
-        yield Server(base, process, log)
+        yield Server(base, process, log, mode, access_log)
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)  # edge.sh stops nginx and the gate with it
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
 
@@ -370,6 +388,7 @@ def test_logout_button_ends_the_session(browser, server):
     wait(browser).until(EC.presence_of_element_located((By.CSS_SELECTOR, ".kb-account a[href='/login']")))
     assert not browser.find_elements(By.CSS_SELECTOR, ".kb-account form[action='/logout']")
     assert browser.get_cookie("kb_session") is None
+    assert browser.get_cookie("kb_edge") is None
 
     browser.get(server.url(target))
     wait(browser).until(lambda d: urlsplit(d.current_url).path == "/login")
@@ -411,3 +430,30 @@ def test_article_to_support_request_and_back_to_the_list(browser, server):
     row = wait(browser).until(EC.presence_of_element_located(
         (By.CSS_SELECTOR, f"a[href='/support/{number}/']")))
     assert row.text == number
+
+
+# 7 ---------------------------------------------------------------------------------------------
+
+def test_edge_mode_serves_a_logged_in_persons_pages_from_nginx_itself(browser, server):
+    """In a real browser the gate's two cookies (session token and edition ticket) come back,
+    so nginx answers the section pages itself: its access log shows no upstream for them."""
+    if server.mode != "edge":
+        pytest.skip("edge mode only")
+    target = page_url("functionality")
+    log_in(browser, server, FUNC_USER, "/")
+    assert browser.get_cookie("kb_edge")["httpOnly"] is True
+    for _ in range(2):  # the second visit at the latest carries the ticket issued with the login
+        browser.get(server.url(target))
+        wait_for_path(browser, target, server)
+    assert marker("functionality", "body") in browser.page_source
+    line = f'"GET {target} HTTP/1.1" 200 '
+
+    def served_by_nginx(_):
+        text = server.access_log.read_text() if server.access_log.exists() else ""
+        return any(line in entry and "upstream=-" in entry for entry in text.splitlines())
+
+    try:  # the access log is written in buffered lumps, at least once a second
+        wait(browser, 5).until(served_by_nginx)
+    except TimeoutException:
+        raise AssertionError(f"nginx did not serve {target} itself:\n"
+                             + server.access_log.read_text()[-3000:]) from None
