@@ -148,6 +148,8 @@ def _identify():
         return
     try:
         claims = gate.identities.cache.get(token)
+        if claims["typ"] != "session":  # an API token belongs in the Authorization header
+            raise tokens.TokenError("not a session token")
         g.identity = gate.identities.from_claims(claims)
     except tokens.ExpiredToken as exc:
         claims = exc.claims
@@ -194,7 +196,8 @@ def _edge_ticket(gate: Gate, response):
                                    httponly=True, samesite="Lax")
         return
     response.set_cookie(edge_tickets.COOKIE,
-                        edge_tickets.issue(gate.ticket_secret, edition, claims["exp"]),
+                        edge_tickets.issue(gate.ticket_secret, edition,
+                                           min(claims["exp"], int(time.time()) + tokens.SESSION_TTL)),
                         max_age=SESSION_LIFETIME, path="/", secure=not gate.cfg.local,
                         httponly=True, samesite="Lax")
 

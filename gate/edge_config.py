@@ -112,6 +112,26 @@ def render(template: str, values: dict) -> str:
     return template
 
 
+def _port(env, name: str, default: int) -> int:
+    value = env.get(name) or str(default)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ValueError(f"{name} must be a port number from 1 to 65535, not {value!r}")
+    return int(value)
+
+
+def _editions(manifest: Path) -> dict:
+    """The built editions (name -> sections) from site/manifest.json."""
+    if not manifest.is_file():
+        raise ValueError(f"{manifest} is missing: run `gate build` first")
+    try:
+        editions = json.loads(manifest.read_text())["editions"]
+        if not isinstance(editions, dict) or not all(isinstance(s, list) for s in editions.values()):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{manifest} is not a manifest of `gate build`: run it again") from None
+    return editions
+
+
 def _port_free(host: str, port: int, what: str):
     with socket.socket() as s:
         try:
@@ -133,14 +153,11 @@ def write(env=None) -> tuple[Path, Path]:
 
     env = os.environ if env is None else env
     cfg = config.from_env(env)
+    edge_host = env.get("EDGE_HOST", "127.0.0.1")
+    edge_port, gate_port = _port(env, "EDGE_PORT", 8080), _port(env, "GATE_PORT", 8001)
     site = cfg.site_dir.resolve()
-    manifest = site / "manifest.json"
-    if not manifest.is_file():
-        raise ValueError(f"{manifest} is missing: run `gate build` first")
-    editions = json.loads(manifest.read_text())["editions"]
+    editions = _editions(site / "manifest.json")
     secret = edge_tickets.ticket_secret(instance.signing_key(cfg))
-    edge_host, edge_port = env.get("EDGE_HOST", "127.0.0.1"), int(env.get("EDGE_PORT", "8080"))
-    gate_port = int(env.get("GATE_PORT", "8001"))
     _port_free("127.0.0.1", gate_port, "GATE_PORT")
     _port_free(edge_host, edge_port, "EDGE_PORT")
     run = Path(env.get("EDGE_DIR") or cfg.instance / "edge").resolve()
@@ -168,8 +185,9 @@ def write(env=None) -> tuple[Path, Path]:
 def main() -> int:
     try:
         run, conf = write()
-    except (ValueError, OSError, KeyError) as exc:
-        print(f"edge: {exc}", file=sys.stderr)
+    except Exception as exc:  # any problem is one line, never a traceback
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"edge: {message}", file=sys.stderr)
         return 1
     print(f"RUN={shlex.quote(str(run))}")
     print(f"CONF={shlex.quote(str(conf))}")

@@ -89,6 +89,8 @@ class FastPages:
                 claims = self.gate.identities.cache.get(token)
             except tokens.TokenError:  # expired (to renew) or bad: the application answers
                 return self.app(environ, start_response)
+            if claims["typ"] != "session":
+                return self.app(environ, start_response)
             identity = self.gate.identities.from_claims(claims)
             if identity is None:
                 return self.app(environ, start_response)

@@ -167,6 +167,24 @@ def test_bearer_token_from_the_cli_is_accepted_and_revoked(app, client):
     assert client.get(page_url("maintenance"), headers=auth).status_code == 401
 
 
+def test_an_api_token_is_no_session_cookie(app, client):
+    """API tokens (up to 30 days) go in the Authorization header; as the cookie they open
+    nothing, so no long-lived token can stand in for the 45-second session token."""
+    from gate import accounts
+
+    gate = app.extensions["gate"]
+    with gate.engine.begin() as conn:
+        ident = accounts.identity(conn, accounts.user_id_by_email(conn, "pair@client.example"),
+                                  gate.tariffs, gate.cfg.timezone)
+    t = tokens.issue(gate.key, sub=ident.user_id, org=ident.org, tariff=ident.tariff,
+                     sections=ident.sections, typ="api", ttl=3600)
+    for path in (page_url("maintenance"), "/account/"):  # the fast path and Flask alike
+        client.set_cookie("kb_session", t)
+        r = client.get(path, headers={"Accept": "text/html"})
+        assert r.status_code == 303 and r.headers["Location"].startswith("/login?next="), path
+        assert client.get_cookie("kb_session") is None  # cleared
+
+
 def test_tariff_change_applies_to_issued_tokens(app, client):
     from gate import accounts
 
