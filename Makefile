@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml requirements.lock
 	$(BIN)/python -m pip install -q --no-deps -e '.[test]'
 	touch $(STAMP)
 
-# nginx (edge mode) and chromium (browser tests) come from Debian; as root we install them.
+# nginx (edge mode), chromium (browser tests) and postgresql (its tests) come from Debian; as
+# root we install them.
 system-packages:
 	@sh scripts/system-packages.sh
 

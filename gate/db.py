@@ -1,7 +1,9 @@
 """The database: tables (SQLAlchemy Core, portable to PostgreSQL) and numbered migrations.
 
-SQLite in the instance folder by default (GATE_DATABASE_URL for another database). The schema
-is created or upgraded on first use: each migration runs once, recorded in schema_version.
+SQLite in the instance folder by default; GATE_DATABASE_URL for another database, e.g.
+PostgreSQL (postgresql+psycopg://user:password@host/db, tested in tests/test_postgres.py). The
+schema is created or upgraded on first use: each migration runs once, recorded in
+schema_version. Times are naive UTC in every database.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 metadata = sa.MetaData()
+# BIGINT on PostgreSQL; plain INTEGER on SQLite, where the v1 schema stays exactly as it was
+BigEpoch = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 orgs = sa.Table(
     "orgs", metadata,
@@ -30,8 +34,9 @@ users = sa.Table(
     sa.Column("password_hash", sa.String(200), nullable=False),
     sa.Column("is_staff", sa.Boolean, nullable=False, default=False),
     sa.Column("disabled", sa.Boolean, nullable=False, default=False),
-    # tokens issued before this moment are void (password change, disable)
-    sa.Column("tokens_valid_after", sa.Integer, nullable=False, default=0),
+    # tokens issued before this moment (seconds since 1970) are void (password change, disable);
+    # 64 bits: a 32-bit INTEGER (PostgreSQL's) overflows in 2038. SQLite's INTEGER has 64 bits.
+    sa.Column("tokens_valid_after", BigEpoch, nullable=False, default=0),
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
@@ -118,13 +123,24 @@ def _v1(conn):
                                       support_requests, attachments, search_misses])
 
 
+def _v2(conn):
+    """users.tokens_valid_after as a 64-bit integer (databases made by v1 on PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE users ALTER COLUMN tokens_valid_after TYPE BIGINT")
+
+
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1]
+MIGRATIONS = [_v1, _v2]
+# a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
+_MIGRATION_LOCK = 0x67617465  # "gate"
 
 
 def migrate(engine: sa.Engine) -> int:
     """Brings the schema to the newest version; returns it."""
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":  # DDL is transactional there: one migrates, the
+            # others wait for its commit, then find the schema current
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
         schema_version.create(conn, checkfirst=True)
         current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
         for number, step in enumerate(MIGRATIONS[current:], start=current + 1):
@@ -146,4 +162,14 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _utc_session(dbapi_conn, _record):
+            # Times are stored as naive UTC (TIMESTAMP WITHOUT TIME ZONE); the session speaks
+            # UTC too, so nothing depends on the server's TimeZone setting.
+            cur = dbapi_conn.cursor()
+            cur.execute("SET TIME ZONE 'UTC'")
+            cur.close()
+            dbapi_conn.commit()  # the pool rolls back on return: keep the setting
+    return engine

@@ -4,10 +4,12 @@ Design: `enqueue` writes the complete message (with a stable Message-ID) into th
 in the caller's transaction, so a support request and its mails are stored together or not at
 all. A worker thread (inside `gate serve` and `make run`) claims due messages with a lease (a
 conditional UPDATE, atomic on SQLite and PostgreSQL, so several gate processes never send the
-same message at once), sends them over SMTP and marks them sent. While the server is down it
-retries with exponential backoff (up to 10 minutes); after a crash or restart the lease expires
-and the message is sent again. Delivery is at-least-once with a stable Message-ID; a message
-is sent twice only if the gate dies between the SMTP server's acceptance and the mark.
+same message at once; on PostgreSQL the candidate row is picked with FOR UPDATE SKIP LOCKED, so
+workers take different messages instead of waiting for each other), sends them over SMTP and
+marks them sent. While the server is down it retries with exponential backoff (up to 10
+minutes); after a crash or restart the lease expires and the message is sent again. Delivery
+is at-least-once with a stable Message-ID; a message is sent twice only if the gate dies
+between the SMTP server's acceptance and the mark.
 """
 
 from __future__ import annotations
@@ -75,7 +77,10 @@ def _claim(engine, now):
             sa.select(outbox.c.id).where(
                 outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now,
                 sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
-            .order_by(outbox.c.id).limit(1)).first()
+            .order_by(outbox.c.id).limit(1)
+            # PostgreSQL: workers pass over rows another is claiming and take the next one
+            # (SQLite has no row locks and renders nothing here: its writers take turns)
+            .with_for_update(skip_locked=True)).first()
         if row is None:
             return None
         taken = conn.execute(

@@ -22,6 +22,7 @@ MAX_FILES = 5
 # A mail with 7 MB of attachments stays under common SMTP limits (Postfix: 10 MB) after base64.
 MAX_FILE = 5 * 1024 * 1024
 MAX_TOTAL = 7 * 1024 * 1024
+CONTENT_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{5,30}$")
 ID = "int(max=9223372036854775807)"  # larger numbers are no request (and no 500)
 LIMITS = {"store": 200, "subject": 200, "description": 20000}
@@ -39,6 +40,14 @@ def _from_value(raw: str | None) -> str:
     if section and not may_see(g.identity.sections, section):
         return f"/{section}/"
     return value
+
+
+def _content_type(value: str | None) -> str:
+    """The client's type of an uploaded file when it is a plain type/subtype that fits the
+    database column (100 characters), else application/octet-stream."""
+    if value and len(value) <= 100 and CONTENT_TYPE_RE.match(value):
+        return value
+    return "application/octet-stream"
 
 
 def validate(form, files) -> tuple[dict, dict, list]:
@@ -81,7 +90,7 @@ def validate(form, files) -> tuple[dict, dict, list]:
         name = re.sub(r"[^\w.\- ()]", "_", upload.filename)[-100:] or "file"
         if len(data) > MAX_FILE:
             errors["attachments"] = f"Файл «{name}» больше 5 МБ."
-        kept.append((name, upload.mimetype or "application/octet-stream", data))
+        kept.append((name, _content_type(upload.mimetype), data))
         total += len(data)
     if len(kept) > MAX_FILES:
         errors["attachments"] = f"Не больше {MAX_FILES} файлов."

@@ -147,3 +147,13 @@ def login(client, email, password=PASSWORD, next_path="/"):
     page = client.get("/login")
     return client.post("/login", data={"csrf_token": csrf_of(page.get_data(as_text=True)),
                                        "email": email, "password": password, "next": next_path})
+
+
+@pytest.fixture
+def sink():
+    """A real SMTP server (aiosmtpd) on a free port, recording what it receives."""
+    from tests.smtp_support import MailSink
+
+    server = MailSink().start()
+    yield server
+    server.stop()

@@ -175,6 +175,43 @@ def delivery_report(sink: MailSink, numbers, support: str, requester_of: dict) -
     return {"once": once, "duplicates": duplicates, "missing": missing}
 
 
+def deliver_with_workers(database_url: str, cfg, workers: int = 4, seconds: float = 60):
+    """Runs `workers` outbox workers at once (threads over two engines on one database) until
+    nothing is left to send; returns ({worker: messages it sent}, [errors])."""
+    import sqlalchemy as sa
+
+    from gate import outbox
+    from gate.db import make_engine
+    from gate.db import outbox as outbox_t
+
+    engines = [make_engine(database_url), make_engine(database_url)]
+    start = threading.Barrier(workers)
+    sent, errors = {}, []
+
+    def work(engine, name):
+        try:
+            start.wait(10)
+            total, deadline = 0, time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                total += outbox.deliver_due(engine, cfg)
+                with engine.connect() as conn:
+                    if not conn.execute(sa.select(sa.func.count()).select_from(outbox_t)
+                                        .where(outbox_t.c.sent_at.is_(None))).scalar():
+                        break
+            sent[name] = total
+        except Exception as exc:  # reported to the caller
+            errors.append(f"{name}: {exc!r}")
+
+    threads = [threading.Thread(target=work, args=(engines[i % 2], f"w{i}")) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + 30)
+    for engine in engines:
+        engine.dispose()
+    return sent, errors
+
+
 # --- the gate as a process -------------------------------------------------------------------
 
 class GateProcess:

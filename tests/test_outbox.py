@@ -11,8 +11,6 @@ import datetime as dt
 import email
 import email.policy
 import io
-import threading
-import time
 
 import pytest
 import sqlalchemy as sa
@@ -20,17 +18,10 @@ import sqlalchemy as sa
 from gate import outbox, requests_store
 from gate.db import make_engine, migrate, outbox as outbox_t
 from tests.conftest import csrf_of, login, make_config
-from tests.smtp_support import MailSink
+from tests.smtp_support import deliver_with_workers
 
 SUPPORT = "support@kb.test"
 CLIENT = "client@shop.test"
-
-
-@pytest.fixture
-def sink():
-    server = MailSink().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -201,32 +192,7 @@ def test_a_message_the_server_refuses_does_not_hold_up_the_others(engine, cfg, s
 def test_two_workers_on_the_same_database_never_send_a_message_twice(engine, cfg, sink):
     sink.delay = 0.01  # a slower server widens the window between claim and mark
     ids = [enqueue(engine, cfg, n) for n in range(1, 31)]
-    engines = [make_engine(cfg.database_url), make_engine(cfg.database_url)]
-    workers = [(engines[i % 2], f"w{i}") for i in range(4)]  # two engines, two threads each
-    start = threading.Barrier(len(workers))
-    sent, errors = {}, []
-
-    def work(e, name):
-        try:
-            start.wait(10)
-            total, deadline = 0, time.monotonic() + 60
-            while time.monotonic() < deadline:
-                total += outbox.deliver_due(e, cfg)
-                with e.connect() as conn:
-                    if not conn.execute(sa.select(sa.func.count()).select_from(outbox_t)
-                                        .where(outbox_t.c.sent_at.is_(None))).scalar():
-                        break
-            sent[name] = total
-        except Exception as exc:  # reported below
-            errors.append(f"{name}: {exc!r}")
-
-    threads = [threading.Thread(target=work, args=w) for w in workers]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(90)
-    for e in engines:
-        e.dispose()
+    sent, errors = deliver_with_workers(cfg.database_url, cfg)  # two engines, two threads each
     assert not errors
     assert sum(sent.values()) == 30, sent
     assert sink.by_id() == {i: 1 for i in ids}
