@@ -214,6 +214,30 @@ def deliver_with_workers(database_url: str, cfg, workers: int = 4, seconds: floa
 
 # --- the gate as a process -------------------------------------------------------------------
 
+def wait_healthy(base: str, process: subprocess.Popen, log: Path, seconds: float = SERVER_START):
+    """Waits until `base`/healthz answers 200; fails with the log's tail if the process exits."""
+    def tail() -> str:
+        try:
+            return Path(log).read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{tail()}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+                last = resp.status
+        except (urllib.error.URLError, OSError) as exc:
+            last = exc
+        time.sleep(0.05)
+    raise RuntimeError(f"{base}/healthz did not answer 200 within {seconds}s (last: {last}):\n{tail()}")
+
+
 class GateProcess:
     """`python -m gate serve` for a built project; SIGKILL and restart on the same port."""
 
@@ -268,21 +292,7 @@ class GateProcess:
         return self
 
     def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + SERVER_START
-        last = None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gate serve exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-                    last = resp.status
-            except (urllib.error.URLError, OSError) as exc:
-                last = exc
-            time.sleep(0.05)
-        raise RuntimeError(f"/healthz did not answer within {SERVER_START}s (last: {last}):\n"
-                           f"{self.log_tail()}")
+        wait_healthy(self.base, self.process, self.log)
 
     def kill(self) -> None:
         """kill -9: no shutdown code runs, the outbox worker dies wherever it is."""

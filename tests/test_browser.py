@@ -14,9 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -24,6 +21,7 @@ import pytest
 
 from gate.sections import SECTIONS
 from tests.conftest import PASSWORD, TEST_TARIFFS, make_project, marker
+from tests.smtp_support import wait_healthy
 
 pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
@@ -49,7 +47,6 @@ ORGS = {"Сеть Старт": ("start", [START_USER]), "Сеть Функ": ("s
 SEARCH_PLACEHOLDER = "Начните печатать для поиска"
 SEARCH_NONE = "Совпадений не найдено"
 WAIT = 15  # seconds: the upper bound of every explicit wait in a browser
-SERVER_START = 30  # seconds for `gate serve` to answer /healthz
 
 
 def free_port() -> int:
@@ -78,25 +75,6 @@ class Server:
             return self.log.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
-
-
-def _wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START
-    last = None
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"gate serve exited with {process.returncode}:\n"
-                                 + log.read_text(errors="replace")[-3000:])
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
-                if resp.status == 200:
-                    return
-                last = resp.status
-        except (urllib.error.URLError, OSError) as exc:
-            last = exc
-        time.sleep(0.1)
-    raise AssertionError(f"/healthz did not answer 200 within {SERVER_START}s (last: {last}):\n"
-                         + log.read_text(errors="replace")[-3000:])
 
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
@@ -136,7 +114,7 @@ def server(request, tmp_path_factory):
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, process, log)
+        wait_healthy(base, process, log)
         yield Server(base, process, log, mode, access_log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # edge.sh stops nginx and the gate with it
