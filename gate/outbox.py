@@ -7,7 +7,7 @@ conditional UPDATE, atomic on SQLite and PostgreSQL, so several gate processes n
 same message at once; on PostgreSQL the candidate row is picked with FOR UPDATE SKIP LOCKED, so
 workers take different messages instead of waiting for each other), sends them over SMTP and
 marks them sent. While the server is down it retries with exponential backoff (up to 10
-minutes); after a crash or restart the lease expires and the message is sent again. Delivery
+minutes), and the first message that goes through again makes all the others due; after a crash or restart the lease expires and the message is sent again. Delivery
 is at-least-once with a stable Message-ID; a message is sent twice only if the gate dies
 between the SMTP server's acceptance and the mark.
 """
@@ -93,10 +93,16 @@ def _claim(engine, now):
         return conn.execute(sa.select(outbox).where(outbox.c.id == row.id)).first()
 
 
+UNREACHABLE = "unreachable: "  # last_error of a message backed off because of the server
+REFUSALS = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
+
+
 def deliver_due(engine, cfg, limit: int = 100) -> int:
     """Sends what is due now; returns how many were sent. Stops when the server cannot be
-    reached; a message the server refuses is backed off alone and the others go on."""
-    sent = 0
+    reached; a message the server refuses is backed off alone and the others go on. Once a
+    message that had failed goes through, the server is back: every message backed off because
+    it was unreachable becomes due at once instead of when its own backoff ends."""
+    sent, revived = 0, False
     while sent < limit:
         now = _now()
         row = _claim(engine, now)
@@ -106,20 +112,26 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
             with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=20) as smtp:
                 smtp.sendmail(cfg.mail_from, [row.recipient], row.body)
         except (OSError, smtplib.SMTPException) as exc:
+            refused = isinstance(exc, REFUSALS)
             delay = min(MAX_BACKOFF, 2 ** min(row.attempts, 10))
             with engine.begin() as conn:
                 conn.execute(outbox.update().where(outbox.c.id == row.id).values(
                     attempts=row.attempts + 1, claimed_until=None,
                     next_attempt_at=_now() + dt.timedelta(seconds=delay),
-                    last_error=str(exc)[:500]))
+                    last_error=(("" if refused else UNREACHABLE) + str(exc))[:500]))
             log.warning("mail %s not delivered (%s); retry in %ss", row.message_id, exc, delay)
-            if isinstance(exc, (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused,
-                                smtplib.SMTPDataError)):
+            if refused:
                 continue  # the server is up and refused this one message: go on with the others
             return sent
         with engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row.id).values(
                 sent_at=_now(), attempts=row.attempts + 1, claimed_until=None, last_error=None))
+            if row.attempts and not revived:
+                revived = True
+                conn.execute(outbox.update().where(
+                    outbox.c.sent_at.is_(None), outbox.c.next_attempt_at > now,
+                    outbox.c.last_error.startswith(UNREACHABLE, autoescape=True))
+                    .values(next_attempt_at=now))
         sent += 1
     return sent
 

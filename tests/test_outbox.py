@@ -157,6 +157,32 @@ def test_while_the_server_is_down_attempts_back_off_and_nothing_is_sent(engine, 
     assert sink.by_id() == {i: 1 for i in ids}
 
 
+def test_once_the_server_is_back_every_waiting_message_goes_at_once(engine, cfg, sink, clock):
+    """After an outage each message has its own backoff (up to 10 minutes); the first one
+    that goes through shows the server is back, and the others follow in the same pass.
+    A message the server refused keeps its backoff."""
+    sink.stop()
+    ids = [enqueue(engine, cfg, n) for n in (1, 2, 3, 4)]
+    for _ in ids:
+        assert outbox.deliver_due(engine, cfg) == 0  # one failed attempt each
+    with engine.begin() as conn:  # long backoffs, as after many failed attempts
+        conn.execute(outbox_t.update().values(
+            next_attempt_at=outbox._now() + dt.timedelta(seconds=600)))
+        conn.execute(outbox_t.update().where(outbox_t.c.message_id == ids[0])
+                     .values(next_attempt_at=outbox._now()))
+        conn.execute(outbox_t.update().where(outbox_t.c.message_id == ids[3])
+                     .values(last_error="552 message too big"))  # refused, not unreachable
+    assert all(r.last_error.startswith(outbox.UNREACHABLE) for r in list(rows(engine).values())[:3])
+    sink.start()
+    assert outbox.deliver_due(engine, cfg) == 3
+    assert sink.by_id() == {i: 1 for i in ids[:3]}
+    assert rows(engine)[ids[3]].sent_at is None
+    assert outbox.deliver_due(engine, cfg) == 0
+    clock.advance(601)
+    assert outbox.deliver_due(engine, cfg) == 1
+    assert sink.by_id() == {i: 1 for i in ids}
+
+
 def test_backoff_doubles_up_to_ten_minutes(engine, cfg, sink, clock):
     sink.stop()
     mid = enqueue(engine, cfg, 1)
