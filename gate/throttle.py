@@ -1,10 +1,14 @@
 """Throttling of failed logins, per client address and per account, in memory.
 
-Per account: MAX_ACCOUNT failures within ACCOUNT_WINDOW seconds block further tries for the
-rest of that window, but only from addresses that have failed on that account themselves: the
-owner, from another address, may always try (so an attacker can never lock them out), and each
-new address of an attacker gets one try before it is blocked too. Tries while blocked are not
-counted. Per address: MAX_ADDRESS failures within ADDRESS_WINDOW, whatever the account.
+Per address: MAX_ADDRESS failures within ADDRESS_WINDOW, whatever the account.
+Per account, two limits, both lasting at most ACCOUNT_WINDOW (60 s):
+- an address that has failed on the account MAX_ACCOUNT times is blocked for it;
+- once the account has had MAX_ACCOUNT_ANY failures from any addresses (guesses spread over many
+  addresses), every address is blocked for it except those it was logged into from recently
+  (KNOWN_FOR): the owner at their usual address is never blocked, from a new address for at
+  most 60 s, and an attacker gets MAX_ACCOUNT_ANY guesses a minute however many addresses
+  they have.
+Tries while blocked are not counted.
 """
 
 from __future__ import annotations
@@ -15,7 +19,10 @@ import time
 from collections import defaultdict, deque
 
 MAX_ACCOUNT, ACCOUNT_WINDOW = 5, 60
+MAX_ACCOUNT_ANY = 10
 MAX_ADDRESS, ADDRESS_WINDOW = 20, 600
+KNOWN_FOR = 30 * 24 * 3600  # an address the account logged in from stays known this long
+MAX_KEYS = 100_000          # bounded memory under a spray of addresses
 
 
 class Throttle:
@@ -23,6 +30,7 @@ class Throttle:
         self.clock = clock
         self._lock = threading.Lock()
         self._failures = defaultdict(deque)  # key -> times of failures
+        self._known = {}                     # (account, address) -> time of the last success
 
     def _recent(self, key, window):
         q = self._failures.get(key)
@@ -36,6 +44,10 @@ class Throttle:
             return 0
         return len(q)
 
+    def _known_address(self, address: str, account: str) -> bool:
+        since = self._known.get((account, address))
+        return since is not None and self.clock() - since < KNOWN_FOR
+
     def retry_after(self, address: str, account: str) -> int:
         """Seconds to wait (0 = may try now)."""
         with self._lock:
@@ -43,6 +55,8 @@ class Throttle:
             checks = [(("a", address), MAX_ADDRESS, ADDRESS_WINDOW)]
             if self._recent(("ua", account, address), ACCOUNT_WINDOW):
                 checks.append((("u", account), MAX_ACCOUNT, ACCOUNT_WINDOW))
+            elif not self._known_address(address, account):
+                checks.append((("u", account), MAX_ACCOUNT_ANY, ACCOUNT_WINDOW))
             for key, limit, window in checks:
                 if self._recent(key, window) >= limit:
                     q = self._failures[key]
@@ -55,10 +69,13 @@ class Throttle:
             self._failures[("a", address)].append(now)
             self._failures[("u", account)].append(now)
             self._failures[("ua", account, address)].append(now)
-            if len(self._failures) > 100_000:  # bounded memory under a spray of addresses
+            if len(self._failures) > MAX_KEYS:
                 self._failures.clear()
 
     def succeeded(self, address: str, account: str) -> None:
         with self._lock:
             self._failures.pop(("u", account), None)
             self._failures.pop(("ua", account, address), None)
+            if len(self._known) > MAX_KEYS:
+                self._known.clear()
+            self._known[(account, address)] = self.clock()
