@@ -94,10 +94,11 @@ def _run(cfg, engine, args) -> int:
         if args.json:
             print(json.dumps(rows, ensure_ascii=False, indent=2))
         else:
+            columns = ("number", "org", "category", "criticality", "created", "register_by",
+                       "consult_by", "workaround_by", "delivery")
+            print("\t".join(columns))
             for r in rows:
-                print("\t".join(str(r[k]) for k in ("number", "org", "category", "criticality",
-                                                     "created", "register_by", "consult_by",
-                                                     "delivery")))
+                print("\t".join("-" if r[k] is None else str(r[k]) for k in columns))
         return 0
     if cmd == "search-gaps":
         if not 1 <= args.days <= 3650 or not 1 <= args.limit <= 10000:

@@ -143,6 +143,13 @@ def test_gate_requests_lists_stored_requests(app, client, built_project, tmp_pat
     rows = json.loads(out)
     assert rows[0]["org"] == "Сеть Старт" and rows[0]["criticality"] == "critical-loading"
     assert rows[0]["delivery"] == "pending" and rows[0]["consult_by"]
+    text = subprocess.run([sys.executable, "-m", "gate", "requests"], env=env,
+                          capture_output=True, text=True, check=True).stdout.splitlines()
+    assert text[0].split("\t") == ["number", "org", "category", "criticality", "created",
+                                   "register_by", "consult_by", "workaround_by", "delivery"]
+    fields = text[1].split("\t")
+    assert fields[0] == str(rows[0]["number"]) and fields[7] == rows[0]["workaround_by"]
+    assert "None" not in fields
 
 
 def test_from_in_a_locked_section_keeps_only_the_section_root(client):
