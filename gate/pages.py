@@ -16,7 +16,7 @@ bp = Blueprint("pages", __name__)
 
 
 def wants_html() -> bool:
-    return "text/html" in request.headers.get("Accept", "")
+    return "text/html" in request.headers.get("Accept", "").lower()
 
 
 def edition():

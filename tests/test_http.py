@@ -30,6 +30,7 @@ def test_anonymous_gets_the_same_answer_for_every_url_of_a_section(client, secti
     script = client.get(path, headers={"Accept": "application/json"})
     assert script.status_code == 401
     assert marker(section, "body") not in script.get_data(as_text=True)
+    assert client.get(path, headers={"Accept": "TEXT/HTML"}).status_code == 303  # any case
 
 
 def test_login_lands_on_next_and_serves_the_section(client):
