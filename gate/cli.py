@@ -77,10 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-
-
 def main(argv=None) -> int:
     parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    for value in argv:  # undecodable bytes arrive as surrogates and would fail much later
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            print("gate: arguments must be UTF-8 text", file=sys.stderr)
+            return 2
     args = parser.parse_args(argv)
     try:
         cfg = config_mod.from_env()

@@ -114,3 +114,12 @@ def test_bad_database_url_is_one_line(gate_cli, url, message):
     r = gate_cli("org", "list", GATE_DATABASE_URL=url)
     assert r.returncode != 0 and "Traceback" not in r.stderr and message in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_undecodable_arguments_are_one_clear_line(built_project, tmp_path):
+    root, _ = built_project
+    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp_path / "instance")}
+    r = subprocess.run([sys.executable.encode(), b"-m", b"gate", b"org", b"add", b"\xff\xfe",
+                        b"--tariff", b"start"], env=env, capture_output=True, timeout=120)
+    assert r.returncode == 2
+    assert r.stderr.decode().strip() == "gate: arguments must be UTF-8 text"
