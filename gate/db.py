@@ -138,9 +138,11 @@ _MIGRATION_LOCK = 0x67617465  # "gate"
 def migrate(engine: sa.Engine) -> int:
     """Brings the schema to the newest version; returns it."""
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":  # DDL is transactional there: one migrates, the
-            # others wait for its commit, then find the schema current
+        # One process migrates, the others wait for its commit, then find the schema current.
+        if conn.dialect.name == "postgresql":
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+        elif conn.dialect.name == "sqlite":  # the write lock, taken before anything is read
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         schema_version.create(conn, checkfirst=True)
         current = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar() or 0
         for number, step in enumerate(MIGRATIONS[current:], start=current + 1):
