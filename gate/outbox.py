@@ -126,14 +126,25 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
         with engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row.id).values(
                 sent_at=_now(), attempts=row.attempts + 1, claimed_until=None, last_error=None))
-            if row.attempts and not revived:
-                revived = True
-                conn.execute(outbox.update().where(
-                    outbox.c.sent_at.is_(None), outbox.c.next_attempt_at > now,
-                    outbox.c.last_error.startswith(UNREACHABLE, autoescape=True))
-                    .values(next_attempt_at=now))
         sent += 1
+        if not revived:
+            revived = True
+            _release_waiting(engine, now)
     return sent
+
+
+def _release_waiting(engine, now):
+    """The server took a message: what waits only because it was unreachable is due now.
+    Its own transaction, after the sent mark is committed; best effort (two workers doing it
+    at once may collide on PostgreSQL, and then the backoff simply runs its course)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(outbox.update().where(
+                outbox.c.sent_at.is_(None), outbox.c.next_attempt_at > now,
+                outbox.c.last_error.startswith(UNREACHABLE, autoescape=True))
+                .values(next_attempt_at=now))
+    except sa.exc.DBAPIError as exc:
+        log.warning("could not release the messages waiting for the mail server: %s", exc)
 
 
 class Worker(threading.Thread):

@@ -24,7 +24,7 @@ MAX_FILE = 5 * 1024 * 1024
 MAX_TOTAL = 7 * 1024 * 1024
 CONTENT_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()\-]{5,30}$")
-ID = "int(max=9223372036854775807)"  # larger numbers are no request (and no 500)
+ID = "int(max=2147483647)"  # ids are 32-bit in PostgreSQL: larger numbers are no request (404, no 500)
 LIMITS = {"store": 200, "subject": 200, "description": 20000}
 
 

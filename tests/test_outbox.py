@@ -183,6 +183,18 @@ def test_once_the_server_is_back_every_waiting_message_goes_at_once(engine, cfg,
     assert sink.by_id() == {i: 1 for i in ids}
 
 
+def test_a_new_message_through_after_an_outage_releases_the_waiting_ones(engine, cfg, sink, clock):
+    sink.stop()
+    waiting = enqueue(engine, cfg, 1)
+    assert outbox.deliver_due(engine, cfg) == 0
+    with engine.begin() as conn:
+        conn.execute(outbox_t.update().values(next_attempt_at=outbox._now() + dt.timedelta(seconds=600)))
+    sink.start()
+    fresh = enqueue(engine, cfg, 2)  # never failed: its success shows the server is back
+    assert outbox.deliver_due(engine, cfg) == 2
+    assert sink.by_id() == {waiting: 1, fresh: 1}
+
+
 def test_backoff_doubles_up_to_ten_minutes(engine, cfg, sink, clock):
     sink.stop()
     mid = enqueue(engine, cfg, 1)

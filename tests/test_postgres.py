@@ -339,6 +339,10 @@ def test_login_page_and_logout(pg_app):
     staff = pg_app.test_client()
     login(staff, "staff@vendor.example")
     assert staff.get("/claim-desk/", headers=html).status_code == 200
+    # request numbers beyond PostgreSQL's 32-bit ids are simply not found
+    for path in ("/support/2147483647/", "/support/2147483648/", "/support/9223372036854775807/",
+                 "/support/1/files/2147483648"):
+        assert staff.get(path, headers=html).status_code == 404, path
 
 
 def test_a_support_request_is_stored_and_mailed(pg_app, sink, built_project, tmp_path):
