@@ -135,7 +135,8 @@ def _identify():
     g.identity, g.new_token, g.clear_cookie, g.bad_bearer = None, None, False, False
     g.session_secret, g.cookie_claims = None, None
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer":  # other schemes (e.g. a staging proxy's Basic) are not ours
+    g.bearer = scheme.lower() == "bearer"
+    if g.bearer:  # other schemes (e.g. a staging proxy's Basic) are not ours
         try:
             claims = gate.identities.cache.get(credentials.strip())
             g.identity = gate.identities.from_claims(claims)
@@ -176,9 +177,9 @@ def set_session_cookie(response, token: str | None):
 
 def _edge_ticket(gate: Gate, response):
     """Edge mode: the edition ticket follows the session token (issued, renewed and cleared
-    with it, never valid longer than it); a request with an Authorization header leaves the
-    cookies alone."""
-    if "Authorization" in request.headers:
+    with it, never valid longer than it); a request with a Bearer token leaves the cookies
+    alone."""
+    if getattr(g, "bearer", False):
         return
     have = request.cookies.get(edge_tickets.COOKIE)
     new_token = getattr(g, "new_token", None)
@@ -210,6 +211,8 @@ def _finish(response):
         set_session_cookie(response, None)
     if gate.ticket_secret:
         _edge_ticket(gate, response)
+    for cookie in getattr(g, "extra_cookies", ()):  # after the session's own cookies
+        response.set_cookie(**cookie)
     security_headers(response.headers, production=not gate.cfg.local)
     if "Cache-Control" not in response.headers:
         response.headers["Cache-Control"] = "private, no-store"

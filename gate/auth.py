@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 
 import sqlalchemy as sa
@@ -13,7 +14,10 @@ from gate import accounts, outbox
 from gate.db import password_resets, users
 from gate.pages import login_required, render_in_site
 from gate.security import safe_next, same_origin
+from gate.throttle import KNOWN_FOR
 from gate.app import current_gate as _gate
+
+DEVICE_COOKIE = "kb_device"
 
 bp = Blueprint("auth", __name__)
 RESET_TTL = dt.timedelta(minutes=30)
@@ -58,7 +62,8 @@ def login():
     password = request.form.get("password") or ""
     gate = _gate()
     account = email.lower()
-    wait = gate.throttle.retry_after(client_address(), account)
+    known = hmac.compare_digest(request.cookies.get(DEVICE_COOKIE, ""), _device_mark(account))
+    wait = gate.throttle.retry_after(client_address(), account, known_device=known)
     if wait:
         resp = render_in_site("Слишком много попыток", "login.html", status=429, next=next_path,
                               email=email, error=f"Слишком много неудачных попыток входа. "
@@ -76,7 +81,16 @@ def login():
     gate.throttle.succeeded(client_address(), account)
     gate.identities.invalidate()
     g.new_token = gate.identities.session_token(ident, secret)
+    # this browser is the owner's: other people's guesses never block it (gate.throttle)
+    g.extra_cookies = [dict(key=DEVICE_COOKIE, value=_device_mark(account), max_age=KNOWN_FOR,
+                            path="/login", secure=not gate.cfg.local, httponly=True,
+                            samesite="Lax")]
     return _redirect(next_path)
+
+
+def _device_mark(account: str) -> str:
+    """The device cookie's value for an account: only a browser that logged in has it."""
+    return hmac.new(_gate().key, b"kb-known-device:" + account.encode(), "sha256").hexdigest()
 
 
 @bp.route("/logout", methods=["GET"])

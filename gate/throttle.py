@@ -1,13 +1,15 @@
 """Throttling of failed logins, per client address and per account, in memory.
 
 Per address: MAX_ADDRESS failures within ADDRESS_WINDOW, whatever the account.
-Per account, two limits, both lasting at most ACCOUNT_WINDOW (60 s):
-- an address that has failed on the account MAX_ACCOUNT times is blocked for it;
-- once the account has had MAX_ACCOUNT_ANY failures from any addresses (guesses spread over many
-  addresses), every address is blocked for it except those it was logged into from recently
-  (KNOWN_FOR): the owner at their usual address is never blocked, from a new address for at
-  most 60 s, and an attacker gets MAX_ACCOUNT_ANY guesses a minute however many addresses
-  they have.
+Per account, limits lasting at most ACCOUNT_WINDOW (60 s):
+- a *known* address (the account logged in from it within KNOWN_FOR) or a known device (the
+  caller says so: a browser holding the login's device cookie) is blocked only after
+  MAX_ACCOUNT failures of its own: the owner is never locked out by somebody else's guesses;
+- another address that has failed on the account is blocked once the account has had
+  MAX_ACCOUNT failures from anywhere (an attacker's address gets one try);
+- any other address is blocked once the account has had MAX_ACCOUNT_ANY failures from anywhere,
+  so guesses spread over many addresses get MAX_ACCOUNT_ANY a minute in all; the owner on a new
+  network with a new browser may have to wait, each time at most 60 s.
 Tries while blocked are not counted.
 """
 
@@ -48,14 +50,16 @@ class Throttle:
         since = self._known.get((account, address))
         return since is not None and self.clock() - since < KNOWN_FOR
 
-    def retry_after(self, address: str, account: str) -> int:
+    def retry_after(self, address: str, account: str, known_device: bool = False) -> int:
         """Seconds to wait (0 = may try now)."""
         with self._lock:
             waits = []
             checks = [(("a", address), MAX_ADDRESS, ADDRESS_WINDOW)]
-            if self._recent(("ua", account, address), ACCOUNT_WINDOW):
+            if known_device or self._known_address(address, account):
+                checks.append((("ua", account, address), MAX_ACCOUNT, ACCOUNT_WINDOW))
+            elif self._recent(("ua", account, address), ACCOUNT_WINDOW):
                 checks.append((("u", account), MAX_ACCOUNT, ACCOUNT_WINDOW))
-            elif not self._known_address(address, account):
+            else:
                 checks.append((("u", account), MAX_ACCOUNT_ANY, ACCOUNT_WINDOW))
             for key, limit, window in checks:
                 if self._recent(key, window) >= limit:
@@ -69,8 +73,12 @@ class Throttle:
             self._failures[("a", address)].append(now)
             self._failures[("u", account)].append(now)
             self._failures[("ua", account, address)].append(now)
-            if len(self._failures) > MAX_KEYS:
-                self._failures.clear()
+            if len(self._failures) > MAX_KEYS:  # a spray of addresses: forget what has expired
+                cutoff = now - ADDRESS_WINDOW
+                self._failures = defaultdict(deque, {k: q for k, q in self._failures.items()
+                                                     if q and q[-1] > cutoff})
+                if len(self._failures) > MAX_KEYS:
+                    self._failures.clear()
 
     def succeeded(self, address: str, account: str) -> None:
         with self._lock:

@@ -346,6 +346,38 @@ def test_address_throttle_follows_trusted_proxies(built_project, tmp_path, proxi
     assert (_fail_logins(c, 1, "other", xff="198.51.100.9") == [429]) is other_address_blocked
 
 
+def test_guesses_from_many_addresses_block_strangers_but_not_the_owners_browser(built_project, tmp_path):
+    from gate.app import create_app
+    from gate.throttle import MAX_ACCOUNT_ANY
+    from tests.conftest import make_config, populate
+
+    root, _ = built_project
+    app = create_app(make_config(root, tmp_path / "i", trusted_proxies=1))
+    populate(app.extensions["gate"].engine, app.extensions["gate"].tariffs)
+    owner = app.test_client()
+    page = owner.get("/login")
+    assert owner.post("/login", headers={"X-Forwarded-For": "198.51.100.1"}, data={
+        "csrf_token": csrf_of(page.get_data(as_text=True)), "email": "start@client.example",
+        "password": PASSWORD, "next": "/"}).status_code == 303
+    assert owner.get_cookie("kb_device", path="/login") is not None
+    attacker = app.test_client()
+    codes = []
+    for i in range(MAX_ACCOUNT_ANY + 5):
+        page = attacker.get("/login")
+        codes.append(attacker.post("/login", headers={"X-Forwarded-For": f"203.0.113.{i}"}, data={
+            "csrf_token": csrf_of(page.get_data(as_text=True)), "email": "start@client.example",
+            "password": "wrong-password", "next": "/"}).status_code)
+    assert codes == [401] * MAX_ACCOUNT_ANY + [429] * 5
+    for client, expected in ((app.test_client(), 429), (owner, 303)):  # both on a new network
+        page = client.get("/login")
+        r = client.post("/login", headers={"X-Forwarded-For": "192.0.2.50"}, data={
+            "csrf_token": csrf_of(page.get_data(as_text=True)), "email": "start@client.example",
+            "password": PASSWORD, "next": "/"})
+        assert r.status_code == expected
+        if expected == 429:
+            assert 0 < int(r.headers["Retry-After"]) <= 60
+
+
 @pytest.mark.parametrize("cookie_prefix", ['x="', "x=a b", "a=b;", ";;"])
 def test_odd_other_cookies_do_not_hide_the_session(app, client, cookie_prefix):
     login(client, "start@client.example")

@@ -81,3 +81,37 @@ def test_success_clears_the_account_for_that_address():
         t.failed("1.1.1.1", "a@x")
     t.succeeded("1.1.1.1", "a@x")
     assert t.retry_after("1.1.1.1", "a@x") == 0
+
+
+def test_an_owners_typo_at_a_known_address_is_judged_by_its_own_failures():
+    t, _ = make()
+    t.succeeded("192.0.2.1", "a@x")
+    for i in range(MAX_ACCOUNT):  # somebody else's guesses
+        t.failed(f"10.0.0.{i}", "a@x")
+    t.failed("192.0.2.1", "a@x")  # the owner mistypes once
+    assert t.retry_after("192.0.2.1", "a@x") == 0
+    for _ in range(MAX_ACCOUNT - 1):
+        t.failed("192.0.2.1", "a@x")
+    assert 0 < t.retry_after("192.0.2.1", "a@x") <= ACCOUNT_WINDOW
+
+
+def test_a_known_device_is_never_blocked_by_a_spray():
+    t, clock = make()
+    for i in range(MAX_ACCOUNT_ANY * 3):
+        if t.retry_after(f"10.0.0.{i}", "a@x") == 0:
+            t.failed(f"10.0.0.{i}", "a@x")
+    assert t.retry_after("203.0.113.9", "a@x") > 0                   # a stranger
+    assert t.retry_after("203.0.113.9", "a@x", known_device=True) == 0  # the owner's browser
+
+
+def test_too_many_addresses_forget_what_expired_not_the_current_lock(monkeypatch):
+    import gate.throttle as throttle
+
+    monkeypatch.setattr(throttle, "MAX_KEYS", 60)
+    t, clock = make()
+    for i in range(20):  # old failures of other accounts, long expired
+        t.failed(f"10.1.0.{i}", f"old{i}@x")
+    clock[0] += throttle.ADDRESS_WINDOW + 1
+    for i in range(MAX_ACCOUNT_ANY):  # 3 keys each: the store overflows during this attack
+        t.failed(f"10.2.0.{i}", "a@x")
+    assert t.retry_after("203.0.113.9", "a@x") > 0
