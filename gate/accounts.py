@@ -86,6 +86,8 @@ def add_org(conn, name: str, tariff: str, tariffs: dict, until: str | None = Non
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise AccountError("organisation name must have 1 to 200 characters")
+    if not name.isprintable():  # tabs and line breaks would break listings and mail headers
+        raise AccountError("organisation name must not contain tabs, line breaks or control characters")
     if tariff not in tariffs:
         raise AccountError(f"unknown tariff '{tariff}' (known: {', '.join(tariffs)})")
     if conn.execute(sa.select(orgs.c.id).where(orgs.c.name == name)).first() or name == VENDOR_ORG:

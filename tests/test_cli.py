@@ -75,6 +75,7 @@ def test_token_is_one_line_and_refused_for_disabled(gate_cli):
     (("token", "dup@example.ru", "--ttl", str(31 * 24 * 3600)), "--ttl"),
     (("org", "add", "Dup", "--tariff", "start"), "already exists"),
     (("org", "add", "Crystals", "--tariff", "start"), "already exists"),  # the vendor's own
+    (("org", "add", "Сеть\tДва", "--tariff", "start"), "control characters"),
     (("org", "add", "X"), "--tariff"),
     (("user", "frobnicate"), "invalid choice"),
     (("no-such-command",), "invalid choice"),
