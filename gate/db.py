@@ -67,6 +67,7 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", sa.DateTime, nullable=False),
     sa.Column("claimed_until", sa.DateTime, nullable=True),  # a worker's lease
+    sa.Column("claimed_by", sa.String(200), nullable=True),  # host|pid namespace|pid of it (v3)
     sa.Column("sent_at", sa.DateTime, nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("request_id", sa.Integer, nullable=True, index=True),
@@ -129,8 +130,15 @@ def _v2(conn):
         conn.exec_driver_sql("ALTER TABLE users ALTER COLUMN tokens_valid_after TYPE BIGINT")
 
 
+def _v3(conn):
+    """outbox.claimed_by: which process holds a lease, so a dead one's lease can be released."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("outbox")}
+    if "claimed_by" not in columns:  # v1 of this code already creates it
+        conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(200)")
+
+
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1, _v2]
+MIGRATIONS = [_v1, _v2, _v3]
 # a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
 _MIGRATION_LOCK = 0x67617465  # "gate"
 

@@ -7,7 +7,8 @@ conditional UPDATE, atomic on SQLite and PostgreSQL, so several gate processes n
 same message at once; on PostgreSQL the candidate row is picked with FOR UPDATE SKIP LOCKED, so
 workers take different messages instead of waiting for each other), sends them over SMTP and
 marks them sent. While the server is down it retries with exponential backoff (up to 10
-minutes), and the first message that goes through again makes all the others due; after a crash or restart the lease expires and the message is sent again. Delivery
+minutes), and the first message that goes through again makes all the others due; after a crash the lease is released as soon as a worker on the same host sees its process gone
+(or else expires), and the message is sent again. Delivery
 is at-least-once with a stable Message-ID; a message is sent twice only if the gate dies
 between the SMTP server's acceptance and the mark.
 """
@@ -16,7 +17,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import smtplib
+import socket
 import threading
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -28,6 +31,52 @@ from gate.db import outbox
 log = logging.getLogger("gate.outbox")
 LEASE = dt.timedelta(seconds=120)
 MAX_BACKOFF = 600
+
+
+def _process() -> str:
+    """Who holds a lease: host, PID namespace and process id (kept with the lease)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = "?"
+    return f"{socket.gethostname()}|{namespace}|{os.getpid()}"
+
+
+def _dead_here(holder: str | None) -> bool:
+    """Whether a lease's holder was a process of this host and PID namespace that is gone
+    (killed with -9, say): then nobody is sending that message and the lease may go."""
+    if not holder:
+        return False
+    host, _, rest = holder.partition("|")
+    namespace, _, pid = rest.rpartition("|")
+    here, _, _ = _process().rpartition("|")
+    if f"{host}|{namespace}" != here or not pid.isdigit() or namespace == "?":
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists (e.g. another user's process)
+        return False
+    return False
+
+
+def release_orphans(engine) -> int:
+    """Releases the leases of dead processes of this host; returns how many."""
+    now = _now()
+    with engine.connect() as conn:
+        held = conn.execute(sa.select(outbox.c.id, outbox.c.claimed_by).where(
+            outbox.c.sent_at.is_(None), outbox.c.claimed_until > now)).all()
+    dead = [r for r in held if _dead_here(r.claimed_by)]
+    released = 0
+    for r in dead:
+        with engine.begin() as conn:
+            released += conn.execute(outbox.update().where(
+                outbox.c.id == r.id, outbox.c.claimed_by == r.claimed_by, outbox.c.sent_at.is_(None))
+                .values(claimed_until=None, claimed_by=None)).rowcount
+    if released:
+        log.warning("released %s message(s) leased by a process that is gone", released)
+    return released
 
 
 def _now() -> dt.datetime:
@@ -87,7 +136,7 @@ def _claim(engine, now):
             outbox.update().where(
                 outbox.c.id == row.id, outbox.c.sent_at.is_(None), outbox.c.next_attempt_at <= now,
                 sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now))
-            .values(claimed_until=now + LEASE)).rowcount
+            .values(claimed_until=now + LEASE, claimed_by=_process())).rowcount
         if taken != 1:
             return None  # another worker took it first
         return conn.execute(sa.select(outbox).where(outbox.c.id == row.id)).first()
@@ -116,7 +165,7 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
             delay = min(MAX_BACKOFF, 2 ** min(row.attempts, 10))
             with engine.begin() as conn:
                 conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                    attempts=row.attempts + 1, claimed_until=None,
+                    attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
                     next_attempt_at=_now() + dt.timedelta(seconds=delay),
                     last_error=(("" if refused else UNREACHABLE) + str(exc))[:500]))
             log.warning("mail %s not delivered (%s); retry in %ss", row.message_id, exc, delay)
@@ -125,7 +174,8 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
             return sent
         with engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                sent_at=_now(), attempts=row.attempts + 1, claimed_until=None, last_error=None))
+                sent_at=_now(), attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
+                last_error=None))
         sent += 1
         if not revived:
             revived = True
@@ -165,6 +215,7 @@ class Worker(threading.Thread):
     def run(self):
         while not self._stop.is_set():
             try:
+                release_orphans(self.engine)
                 deliver_due(self.engine, self.cfg)
             except Exception:  # keep the worker alive whatever the database says
                 log.exception("outbox worker error")

@@ -288,6 +288,33 @@ def test_a_message_claimed_by_a_crashed_worker_waits_for_the_lease(engine, cfg, 
     assert sink.by_id() == {mid: 1}
 
 
+def test_the_lease_of_a_process_that_is_gone_is_released_at_once(engine, cfg, sink):
+    """kill -9 of a gate while it sends: its restart (or any worker on the host) releases the
+    lease at once instead of after LEASE; a lease of a live process or of another host stays."""
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = outbox._process().rpartition("|")[0]
+    holders = {"dead here": f"{here}|{gone.pid}", "alive here": outbox._process(),
+               "other host": f"other-host|{here.split('|', 1)[1]}|{gone.pid}",
+               "other namespace": f"{here.split('|')[0]}|pid:[1]|{gone.pid}"}
+    ids = {}
+    for n, (what, holder) in enumerate(holders.items(), start=1):
+        ids[what] = enqueue(engine, cfg, n)
+        assert outbox._claim(engine, outbox._now()).message_id == ids[what]
+        with engine.begin() as conn:
+            conn.execute(outbox_t.update().where(outbox_t.c.message_id == ids[what])
+                         .values(claimed_by=holder))
+    assert outbox.release_orphans(engine) == 1
+    assert outbox.deliver_due(engine, cfg) == 1
+    assert sink.by_id() == {ids["dead here"]: 1}
+    assert outbox.release_orphans(engine) == 0
+    assert all(r.claimed_until and r.sent_at is None
+               for m, r in rows(engine).items() if m != ids["dead here"])
+
+
 def test_a_worker_dying_after_the_server_accepted_resends_with_the_same_message_id(
         engine, cfg, sink, clock):
     """The one window of at-least-once: accepted by the server, not yet marked. The copy
