@@ -157,3 +157,18 @@ def sink():
     server = MailSink().start()
     yield server
     server.stop()
+
+
+# a support request as a person fills the form (tests/test_support.py and the mail tests)
+SUPPORT_FORM = {"phone": "+7 (900) 123-45-67", "category": "data", "criticality": "critical-loading",
+                "store": "Магазин 12", "registers": "3", "subject": "Не грузятся цены",
+                "description": "С 02:00 цены не загружаются на кассы магазина 12.", "consent": "yes",
+                "from": "/functionality/marker-functionality-page/"}
+
+
+def submit_support(client, **over):
+    """Opens the form from an article and posts it (None drops a field); the response."""
+    page = client.get("/support/new?from=/functionality/marker-functionality-page/")
+    data = {**SUPPORT_FORM, "csrf_token": csrf_of(page.get_data(as_text=True)), **over}
+    data = {k: v for k, v in data.items() if v is not None}
+    return client.post("/support/new", data=data, content_type="multipart/form-data")

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from gate import tokens
+from gate import accounts, tokens
 from gate.sections import SECTIONS
 from tests.conftest import PASSWORD, csrf_of, login, marker
 
@@ -150,15 +150,18 @@ def test_expired_session_token_is_renewed_while_the_session_lives(app, client):
     assert tokens.decode(gate.key, client.get_cookie("kb_session").value)["exp"] > time.time()
 
 
-def test_bearer_token_from_the_cli_is_accepted_and_revoked(app, client):
-    from gate import accounts
-
-    gate = app.extensions["gate"]
+def _api_token(gate, email: str) -> str:
+    """What `gate token EMAIL --ttl 3600` prints."""
     with gate.engine.begin() as conn:
-        ident = accounts.identity(conn, accounts.user_id_by_email(conn, "pair@client.example"),
+        ident = accounts.identity(conn, accounts.user_id_by_email(conn, email),
                                   gate.tariffs, gate.cfg.timezone)
-    t = tokens.issue(gate.key, sub=ident.user_id, org=ident.org, tariff=ident.tariff,
-                     sections=ident.sections, typ="api", ttl=3600)
+    return tokens.issue(gate.key, sub=ident.user_id, org=ident.org, tariff=ident.tariff,
+                        sections=ident.sections, typ="api", ttl=3600)
+
+
+def test_bearer_token_from_the_cli_is_accepted_and_revoked(app, client):
+    gate = app.extensions["gate"]
+    t = _api_token(gate, "pair@client.example")
     auth = {"Authorization": f"Bearer {t}"}
     assert client.get(page_url("maintenance"), headers=auth).status_code == 200
     assert client.get(page_url("functionality"), headers=auth).status_code == 403
@@ -171,14 +174,8 @@ def test_bearer_token_from_the_cli_is_accepted_and_revoked(app, client):
 def test_an_api_token_is_no_session_cookie(app, client):
     """API tokens (up to 30 days) go in the Authorization header; as the cookie they open
     nothing, so no long-lived token can stand in for the 45-second session token."""
-    from gate import accounts
-
     gate = app.extensions["gate"]
-    with gate.engine.begin() as conn:
-        ident = accounts.identity(conn, accounts.user_id_by_email(conn, "pair@client.example"),
-                                  gate.tariffs, gate.cfg.timezone)
-    t = tokens.issue(gate.key, sub=ident.user_id, org=ident.org, tariff=ident.tariff,
-                     sections=ident.sections, typ="api", ttl=3600)
+    t = _api_token(gate, "pair@client.example")
     for path in (page_url("maintenance"), "/account/"):  # the fast path and Flask alike
         client.set_cookie("kb_session", t)
         r = client.get(path, headers={"Accept": "text/html"})
@@ -187,8 +184,6 @@ def test_an_api_token_is_no_session_cookie(app, client):
 
 
 def test_tariff_change_applies_to_issued_tokens(app, client):
-    from gate import accounts
-
     gate = app.extensions["gate"]
     login(client, "func@client.example")
     assert client.get(page_url("launches")).status_code == 403

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from gate import outbox, requests_store
 from gate.db import make_engine, migrate, outbox as outbox_t
-from tests.conftest import csrf_of, login, make_config
+from tests.conftest import login, make_config, submit_support
 from tests.smtp_support import deliver_with_workers
 
 SUPPORT = "support@kb.test"
@@ -98,14 +98,7 @@ def test_a_request_from_the_form_is_mailed_to_support_and_confirmed(app, client,
     gate = app.extensions["gate"]
     cfg = dataclasses.replace(gate.cfg, smtp_host="127.0.0.1", smtp_port=sink.port)
     login(client, "start@client.example")
-    page = client.get("/support/new?from=/functionality/marker-functionality-page/")
-    r = client.post("/support/new", content_type="multipart/form-data", data={
-        "csrf_token": csrf_of(page.get_data(as_text=True)), "phone": "+7 900 123-45-67",
-        "category": "data", "criticality": "critical-loading", "store": "Магазин 12",
-        "registers": "3", "subject": "Не грузятся цены", "consent": "yes",
-        "description": "С 02:00 цены не загружаются на кассы магазина 12.",
-        "from": "/functionality/marker-functionality-page/",
-        "attachments": (io.BytesIO(b"2024-01-01 price load failed\n"), "pos.log")})
+    r = submit_support(client, attachments=(io.BytesIO(b"2024-01-01 price load failed\n"), "pos.log"))
     assert r.status_code == 303
     number = int(r.headers["Location"].split("/")[-2])
     assert outbox.deliver_due(gate.engine, cfg) == 2

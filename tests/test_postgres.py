@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from gate import accounts, outbox, requests_store
 from gate.db import (MIGRATIONS, make_engine, migrate, orgs, outbox as outbox_t, schema_version,
                      sessions, support_requests, users)
-from tests.conftest import PASSWORD, csrf_of, login, make_config, populate
+from tests.conftest import PASSWORD, csrf_of, login, make_config, populate, submit_support
 from tests.smtp_support import deliver_with_workers, free_port
 
 SUPPORT = "support@kb.test"
@@ -349,17 +349,10 @@ def test_a_support_request_is_stored_and_mailed(pg_app, sink, built_project, tmp
     client = pg_app.test_client()
     gate = pg_app.extensions["gate"]
     login(client, "start@client.example")
-    page = client.get("/support/new?from=/functionality/marker-functionality-page/")
     blob = bytes(range(256)) * 8
-    r = client.post("/support/new", content_type="multipart/form-data", data={
-        "csrf_token": csrf_of(page.get_data(as_text=True)), "phone": "+7 900 123-45-67",
-        "category": "data", "criticality": "critical-loading", "store": "Магазин 12",
-        "registers": "3", "subject": "Не грузятся цены", "consent": "yes",
-        "description": "С 02:00 цены не загружаются на кассы магазина 12.",
-        "from": "/functionality/marker-functionality-page/",
-        # a client may send any content type: a long one must not break the request
-        "attachments": [(io.BytesIO(b"price load failed\n"), "pos.log"),
-                        (io.BytesIO(blob), "dump.bin", "application/x-" + "y" * 300)]})
+    # a client may send any content type: a long one must not break the request
+    r = submit_support(client, attachments=[(io.BytesIO(b"price load failed\n"), "pos.log"),
+                                            (io.BytesIO(blob), "dump.bin", "application/x-" + "y" * 300)])
     assert r.status_code == 303, r.get_data(as_text=True)
     number = int(r.headers["Location"].split("/")[-2])
     with gate.engine.connect() as conn:

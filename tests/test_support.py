@@ -9,19 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from gate.db import outbox, support_requests
-from tests.conftest import csrf_of, login
+from tests.conftest import SUPPORT_FORM, csrf_of, login, submit_support
 
-GOOD = {"phone": "+7 (900) 123-45-67", "category": "data", "criticality": "critical-loading",
-        "store": "Магазин 12", "registers": "3", "subject": "Не грузятся цены",
-        "description": "С 02:00 цены не загружаются на кассы магазина 12.", "consent": "yes",
-        "from": "/functionality/marker-functionality-page/"}
-
-
-def submit(client, **over):
-    page = client.get("/support/new?from=/functionality/marker-functionality-page/")
-    data = {**GOOD, "csrf_token": csrf_of(page.get_data(as_text=True)), **over}
-    data = {k: v for k, v in data.items() if v is not None}
-    return client.post("/support/new", data=data, content_type="multipart/form-data")
+GOOD, submit = SUPPORT_FORM, submit_support
 
 
 def test_anonymous_is_sent_to_login(client):
