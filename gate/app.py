@@ -16,16 +16,13 @@ from gate import edge_tickets, tokens
 from gate.access import edition_for
 from gate.build import MANIFEST, check_fresh, tariffs_digest
 from gate.fastpath import FastPages
-from gate.identities import SESSION_LIFETIME, Identities
+from gate.identities import SESSION_COOKIE, SESSION_LIFETIME, Identities
 from gate.instance import open_database, signing_key
 from gate.security import security_headers
 from gate.site import load_site
 from gate.editions import edition_name
 from gate.tariffs import load_tariffs
 from gate.throttle import Throttle
-
-COOKIE = "kb_session"
-
 
 SITE_CHECK_INTERVAL = 2.0  # seconds between looks at site/manifest.json for a rebuilt site
 
@@ -144,13 +141,11 @@ def _identify():
             g.identity = None
         g.bad_bearer = g.identity is None
         return
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return
     try:
-        claims = gate.identities.cache.get(token)
-        if claims["typ"] != "session":  # an API token belongs in the Authorization header
-            raise tokens.TokenError("not a session token")
+        claims = gate.identities.session_claims(token)
         g.identity = gate.identities.from_claims(claims)
     except tokens.ExpiredToken as exc:
         claims = exc.claims
@@ -166,13 +161,17 @@ def _identify():
         g.cookie_claims = claims
 
 
+def cookie_flags(cfg, path: str = "/") -> dict:
+    """How every cookie of the gate is set: HttpOnly, SameSite=Lax, Secure in production."""
+    return dict(path=path, secure=not cfg.local, httponly=True, samesite="Lax")
+
+
 def set_session_cookie(response, token: str | None):
-    cfg = current_gate().cfg
+    flags = cookie_flags(current_gate().cfg)
     if token is None:
-        response.delete_cookie(COOKIE, path="/", secure=not cfg.local, httponly=True, samesite="Lax")
+        response.delete_cookie(SESSION_COOKIE, **flags)
     else:
-        response.set_cookie(COOKIE, token, max_age=SESSION_LIFETIME, path="/", secure=not cfg.local,
-                            httponly=True, samesite="Lax")
+        response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_LIFETIME, **flags)
 
 
 def _edge_ticket(gate: Gate, response):
@@ -193,14 +192,11 @@ def _edge_ticket(gate: Gate, response):
             return
     else:
         if have is not None or getattr(g, "clear_cookie", False):
-            response.delete_cookie(edge_tickets.COOKIE, path="/", secure=not gate.cfg.local,
-                                   httponly=True, samesite="Lax")
+            response.delete_cookie(edge_tickets.COOKIE, **cookie_flags(gate.cfg))
         return
-    response.set_cookie(edge_tickets.COOKIE,
-                        edge_tickets.issue(gate.ticket_secret, edition,
-                                           min(claims["exp"], int(time.time()) + tokens.SESSION_TTL)),
-                        max_age=SESSION_LIFETIME, path="/", secure=not gate.cfg.local,
-                        httponly=True, samesite="Lax")
+    exp = min(claims["exp"], int(time.time()) + tokens.SESSION_TTL)
+    response.set_cookie(edge_tickets.COOKIE, edge_tickets.issue(gate.ticket_secret, edition, exp),
+                        max_age=SESSION_LIFETIME, **cookie_flags(gate.cfg))
 
 
 def _finish(response):

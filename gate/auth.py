@@ -15,7 +15,7 @@ from gate.db import password_resets, users
 from gate.pages import login_required, render_in_site
 from gate.security import safe_next, same_origin
 from gate.throttle import KNOWN_FOR
-from gate.app import current_gate as _gate
+from gate.app import cookie_flags, current_gate as _gate
 
 DEVICE_COOKIE = "kb_device"
 
@@ -83,8 +83,7 @@ def login():
     g.new_token = gate.identities.session_token(ident, secret)
     # this browser is the owner's: other people's guesses never block it (gate.throttle)
     g.extra_cookies = [dict(key=DEVICE_COOKIE, value=_device_mark(account), max_age=KNOWN_FOR,
-                            path="/login", secure=not gate.cfg.local, httponly=True,
-                            samesite="Lax")]
+                            **cookie_flags(gate.cfg, path="/login"))]
     return _redirect(next_path)
 
 

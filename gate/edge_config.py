@@ -21,10 +21,10 @@ from pathlib import Path
 
 from gate import edge_tickets
 from gate.access import may_see
+from gate.identities import SESSION_COOKIE
 from gate.sections import SECTIONS
 
 RULES = "kb-rules.conf"
-SESSION_COOKIE = "kb_session"
 GATE = "gate"  # $kb_target for "let the gate answer"
 
 

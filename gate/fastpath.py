@@ -17,19 +17,17 @@ from werkzeug.http import parse_cookie
 
 from gate import edge_tickets, tokens
 from gate.access import SERVE, edition_for, page_decision
+from gate.identities import SESSION_COOKIE
 from gate.sections import section_of_url
 from gate.security import cache_headers, security_headers
 from gate.site import content_type, normalize_path
 
 APP_PREFIXES = ("/login", "/logout", "/account", "/password", "/support", "/api", "/healthz")
-COOKIE = "kb_session"
 
 
-def _cookie(header: str) -> str | None:
+def _session_token(cookies) -> str | None:
     """The session cookie as Flask reads it; "" (not a token) when it is there twice."""
-    if COOKIE not in header:
-        return None
-    values = parse_cookie(header).getlist(COOKIE)
+    values = cookies.getlist(SESSION_COOKIE) if cookies else []
     if not values:
         return None
     return values[0] if len(values) == 1 else ""
@@ -67,10 +65,9 @@ class FastPages:
             self._headers[key] = hit
         return hit
 
-    def _ticket_current(self, environ, identity) -> bool:
+    def _ticket_current(self, cookies, identity) -> bool:
         """Edge mode: does the request carry the edition ticket the gate would issue now?"""
-        header = environ.get("HTTP_COOKIE", "")
-        ticket = parse_cookie(header).get(edge_tickets.COOKIE) if edge_tickets.COOKIE in header else None
+        ticket = cookies.get(edge_tickets.COOKIE) if cookies else None
         if identity is None:
             return ticket is None
         edition = edge_tickets.edition_of(self.gate.ticket_secret, ticket, time.time())
@@ -83,18 +80,19 @@ class FastPages:
                 or "HTTP_AUTHORIZATION" in environ):
             return self.app(environ, start_response)
         identity = None
-        token = _cookie(environ.get("HTTP_COOKIE", ""))
+        header = environ.get("HTTP_COOKIE", "")
+        ours = SESSION_COOKIE in header or edge_tickets.COOKIE in header
+        cookies = parse_cookie(header) if ours else None  # parsed once, only when it matters
+        token = _session_token(cookies)
         if token is not None:
             try:
-                claims = self.gate.identities.cache.get(token)
+                claims = self.gate.identities.session_claims(token)
             except tokens.TokenError:  # expired (to renew) or bad: the application answers
-                return self.app(environ, start_response)
-            if claims["typ"] != "session":
                 return self.app(environ, start_response)
             identity = self.gate.identities.from_claims(claims)
             if identity is None:
                 return self.app(environ, start_response)
-        if self.gate.ticket_secret and not self._ticket_current(environ, identity):
+        if self.gate.ticket_secret and not self._ticket_current(cookies, identity):
             return self.app(environ, start_response)  # it sets, renews or clears the ticket
         norm = normalize_path(path)
         if norm is None or page_decision(identity, section_of_url(norm)) != SERVE:
@@ -102,7 +100,8 @@ class FastPages:
         editions = self.gate.current_editions()
         if self.gate.site_version != self._version:  # gate build replaced site/
             self._headers, self._version = {}, self.gate.site_version
-        hit = self._file(editions[edition_for(identity)], norm)
+        edition = edition_for(identity)
+        hit = self._file(editions[edition], norm)
         if hit is None:
             return self.app(environ, start_response)
         file, etag, headers = hit
@@ -113,7 +112,7 @@ class FastPages:
             return self.app(environ, start_response)
         if etag != _etag(st):  # rebuilt since it was cached
             f.close()
-            self._headers.pop((edition_for(identity), norm), None)
+            self._headers.pop((edition, norm), None)
             return self.app(environ, start_response)
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             f.close()

@@ -24,6 +24,7 @@ from gate.tariffs import STAFF_TARIFF
 
 REFRESH = 20
 SESSION_LIFETIME = 7 * 24 * 3600
+SESSION_COOKIE = "kb_session"  # holds the session token (gate, fast path, nginx rules)
 
 
 def session_id(secret: str) -> str:
@@ -75,6 +76,14 @@ class Identities:
         return _Snapshot(us, os_, ended, time.monotonic(), accounts.today(self.tz))
 
     # --- tokens -> identities ----------------------------------------------------------------
+    def session_claims(self, token: str) -> dict:
+        """Verified claims of the session cookie's token (tokens.ExpiredToken to renew it).
+        The cookie takes session tokens only: an API token belongs in the Authorization header."""
+        claims = self.cache.get(token)
+        if claims["typ"] != "session":
+            raise tokens.TokenError("not a session token")
+        return claims
+
     def from_claims(self, claims: dict) -> Identity | None:
         """The identity a verified token stands for now, or None when it no longer may."""
         uid = int(claims["sub"])
