@@ -93,11 +93,8 @@ def run(clients: int, requests: int, outage: float, work: Path, log=print) -> di
         submitted_at = time.monotonic()
         log(f"{submitted_at - started:6.1f}s  {len(load.acked)} requests acknowledged")
 
-        def drained():
-            s = gate.outbox_state()
-            return s if s["unsent"] == 0 and s["total"] == 2 * len(s["stored"]) else None
         try:
-            state = wait_until(drained, DRAIN_LIMIT, interval=0.25, what="outbox drained")
+            state = wait_until(gate.drained_state, DRAIN_LIMIT, interval=0.25, what="outbox drained")
         except TimeoutError:
             state = gate.outbox_state()
         drained_at = time.monotonic()

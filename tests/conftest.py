@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from gate.sections import SECTIONS
+from tests.smtp_support import FORM as SUPPORT_FORM
+from tests.smtp_support import MailSink
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -152,18 +154,9 @@ def login(client, email, password=PASSWORD, next_path="/"):
 @pytest.fixture
 def sink():
     """A real SMTP server (aiosmtpd) on a free port, recording what it receives."""
-    from tests.smtp_support import MailSink
-
     server = MailSink().start()
     yield server
     server.stop()
-
-
-# a support request as a person fills the form (tests/test_support.py and the mail tests)
-SUPPORT_FORM = {"phone": "+7 (900) 123-45-67", "category": "data", "criticality": "critical-loading",
-                "store": "Магазин 12", "registers": "3", "subject": "Не грузятся цены",
-                "description": "С 02:00 цены не загружаются на кассы магазина 12.", "consent": "yes",
-                "from": "/functionality/marker-functionality-page/"}
 
 
 def submit_support(client, **over):

@@ -351,14 +351,22 @@ class GateProcess:
                 "retried": retried, "max_attempts": max_attempts or 0,
                 "stored": dict(stored)}  # request number -> requester's e-mail
 
+    def drained_state(self) -> dict | None:
+        """The outbox state once nothing is left to send (both mails of every stored request
+        exist and none is unsent), else None: a predicate for wait_until."""
+        s = self.outbox_state()
+        return s if s["unsent"] == 0 and s["total"] == 2 * len(s["stored"]) else None
+
 
 # --- a person filling the form ---------------------------------------------------------------
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 NUMBER_RE = re.compile(r"^/support/(\d+)/$")
 
+# a support request as a person fills the form (also tests/conftest.SUPPORT_FORM)
 FORM = {"phone": "+7 (900) 123-45-67", "category": "data", "criticality": "critical-loading",
-        "store": "Магазин 12", "registers": "3", "consent": "yes",
+        "store": "Магазин 12", "registers": "3", "subject": "Не грузятся цены",
+        "description": "С 02:00 цены не загружаются на кассы магазина 12.", "consent": "yes",
         "from": "/functionality/marker-functionality-page/"}
 
 

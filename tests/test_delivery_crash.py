@@ -81,11 +81,8 @@ def test_killed_gate_and_mail_outage_lose_nothing_and_send_nothing_twice(rig):
 
     # 3. the outbox drains: when no row is unsent no worker can send anything any more, so
     # the counts at the server are final
-    def drained():
-        state = gate.outbox_state()
-        return state if state["unsent"] == 0 and state["total"] == 2 * len(state["stored"]) else None
     try:
-        state = wait_until(drained, DELIVERY_WAIT, interval=0.25, what="outbox drained")
+        state = wait_until(gate.drained_state, DELIVERY_WAIT, interval=0.25, what="outbox drained")
     except TimeoutError:
         pytest.fail(f"outbox not drained within {DELIVERY_WAIT}s: {gate.outbox_state()}\n"
                     f"{gate.log_tail()}")
