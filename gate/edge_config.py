@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import socket
 import sys
@@ -95,7 +96,7 @@ def rules(secret: str, editions: dict) -> str:
         f"    default {GATE};",
     ]
     for name in sorted(editions):
-        if not all(c.isalnum() or c in "+-" for c in name) or name == GATE:
+        if not re.fullmatch(t.EDITION_PATTERN, name) or name == GATE:  # what a ticket can name
             raise ValueError(f"unusable edition name: {name!r}")
         sections = frozenset(editions[name])
         lines.append(f'    "1:{name}:" {name};')
