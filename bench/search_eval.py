@@ -99,7 +99,7 @@ def main(argv=None) -> None:
     everything = [q for items in sets.values() for q, _ in items]
 
     from gate import accounts, search
-    from gate.app import create_app
+    from gate.factory import create_app
     from gate.config import Config
 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

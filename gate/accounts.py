@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from gate.clock import today, utcnow
 from gate.access import Identity, contract_active, sections_of
 from gate.db import orgs, sessions, users
 from gate.tariffs import STAFF_TARIFF
@@ -27,14 +28,6 @@ _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 
 class AccountError(ValueError):
     pass
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-
-
-def today(tz) -> dt.date:
-    return dt.datetime.now(tz).date()
 
 
 def normalize_email(email: str) -> str:
@@ -94,7 +87,7 @@ def add_org(conn, name: str, tariff: str, tariffs: dict, until: str | None = Non
         raise AccountError(f"organisation '{name}' already exists")
     return conn.execute(orgs.insert().values(
         name=name, tariff=tariff, until=parse_date(until), is_vendor=False,
-        created_at=now_utc())).inserted_primary_key[0]
+        created_at=utcnow())).inserted_primary_key[0]
 
 
 def set_org(conn, name: str, tariffs: dict, tariff: str | None = None, until: str | None = None):
@@ -114,7 +107,7 @@ def set_org(conn, name: str, tariffs: dict, tariff: str | None = None, until: st
 
 def end_org(conn, name: str):
     row = _org(conn, name)
-    conn.execute(orgs.update().where(orgs.c.id == row.id).values(ended_at=now_utc()))
+    conn.execute(orgs.update().where(orgs.c.id == row.id).values(ended_at=utcnow()))
 
 
 def list_orgs(conn):
@@ -127,7 +120,7 @@ def vendor_org_id(conn) -> int:
         return row.id
     return conn.execute(orgs.insert().values(
         name=VENDOR_ORG, tariff=STAFF_TARIFF, is_vendor=True,
-        created_at=now_utc())).inserted_primary_key[0]
+        created_at=utcnow())).inserted_primary_key[0]
 
 
 # --- people --------------------------------------------------------------------------------
@@ -147,7 +140,7 @@ def add_user(conn, email: str, password: str, org: str | None = None, staff: boo
         raise AccountError(f"user '{email}' already exists")
     return conn.execute(users.insert().values(
         email=email, org_id=org_id, password_hash=hash_password(password), is_staff=staff,
-        disabled=False, tokens_valid_after=0, created_at=now_utc())).inserted_primary_key[0]
+        disabled=False, tokens_valid_after=0, created_at=utcnow())).inserted_primary_key[0]
 
 
 def set_disabled(conn, email: str, disabled: bool):
@@ -156,7 +149,7 @@ def set_disabled(conn, email: str, disabled: bool):
     if disabled:
         values["tokens_valid_after"] = int(time.time())
         conn.execute(sessions.update().where(sessions.c.user_id == row.id,
-                                             sessions.c.ended_at.is_(None)).values(ended_at=now_utc()))
+                                             sessions.c.ended_at.is_(None)).values(ended_at=utcnow()))
     conn.execute(users.update().where(users.c.id == row.id).values(**values))
 
 
@@ -168,7 +161,7 @@ def set_password(conn, user_id: int, password: str, keep_session: str | None = N
     q = sessions.update().where(sessions.c.user_id == user_id, sessions.c.ended_at.is_(None))
     if keep_session:
         q = q.where(sessions.c.id != keep_session)
-    conn.execute(q.values(ended_at=now_utc()))
+    conn.execute(q.values(ended_at=utcnow()))
 
 
 def user_id_by_email(conn, email: str) -> int:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from gate import accounts, tokens
+from gate.clock import today, utcnow
 from gate.access import Identity, contract_active, sections_of
 from gate.db import orgs, sessions, users
 from gate.tariffs import STAFF_TARIFF
@@ -64,7 +65,7 @@ class Identities:
         self._snap = None
 
     def _load(self) -> _Snapshot:
-        recent = accounts.now_utc() - dt.timedelta(seconds=tokens.SESSION_TTL + 120)
+        recent = utcnow() - dt.timedelta(seconds=tokens.SESSION_TTL + 120)
         with self.engine.connect() as conn:
             us = {r.id: r for r in conn.execute(sa.select(
                 users.c.id, users.c.email, users.c.org_id, users.c.is_staff, users.c.disabled,
@@ -73,7 +74,7 @@ class Identities:
                 orgs.c.id, orgs.c.name, orgs.c.tariff, orgs.c.until, orgs.c.ended_at))}
             ended = {r.id for r in conn.execute(
                 sa.select(sessions.c.id).where(sessions.c.ended_at > recent))}
-        return _Snapshot(us, os_, ended, time.monotonic(), accounts.today(self.tz))
+        return _Snapshot(us, os_, ended, time.monotonic(), today(self.tz))
 
     # --- tokens -> identities ----------------------------------------------------------------
     def session_claims(self, token: str) -> dict:
@@ -111,7 +112,7 @@ class Identities:
     def start_session(self, conn, user_id: int) -> str:
         """A new login session; returns its secret (only its hash is stored)."""
         secret = secrets.token_urlsafe(32)
-        now = accounts.now_utc()
+        now = utcnow()
         conn.execute(sessions.insert().values(
             id=session_id(secret), user_id=user_id, created_at=now,
             expires_at=now + dt.timedelta(seconds=SESSION_LIFETIME)))
@@ -129,7 +130,7 @@ class Identities:
         sid = session_id(claims["sid"])
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(sessions).where(sessions.c.id == sid)).first()
-            if (row is None or row.ended_at is not None or row.expires_at <= accounts.now_utc()
+            if (row is None or row.ended_at is not None or row.expires_at <= utcnow()
                     or str(row.user_id) != claims["sub"]):
                 return None
             user = conn.execute(sa.select(users.c.tokens_valid_after).where(
@@ -146,5 +147,5 @@ class Identities:
         with self.engine.begin() as conn:
             conn.execute(sessions.update().where(sessions.c.id == sid_hash,
                                                  sessions.c.ended_at.is_(None))
-                         .values(ended_at=accounts.now_utc()))
+                         .values(ended_at=utcnow()))
         self.invalidate()

@@ -26,6 +26,7 @@ from email.utils import formatdate, make_msgid
 
 import sqlalchemy as sa
 
+from gate.clock import utcnow
 from gate.db import outbox
 
 log = logging.getLogger("gate.outbox")
@@ -63,7 +64,7 @@ def _dead_here(holder: str | None) -> bool:
 
 def release_orphans(engine) -> int:
     """Releases the leases of dead processes of this host; returns how many."""
-    now = _now()
+    now = utcnow()
     with engine.connect() as conn:
         held = conn.execute(sa.select(outbox.c.id, outbox.c.claimed_by).where(
             outbox.c.sent_at.is_(None), outbox.c.claimed_until > now)).all()
@@ -79,8 +80,6 @@ def release_orphans(engine) -> int:
     return released
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def _clean_header(value: str) -> str:
@@ -111,7 +110,7 @@ def enqueue(conn, cfg, *, to: str, subject: str, text: str, message_id: str | No
     """Stores one message in the caller's transaction; returns its Message-ID."""
     message_id = message_id or make_msgid()[1:-1].partition("@")[0]
     msg = build_message(cfg, to, subject, text, message_id, attachments, reply_to)
-    now = _now()
+    now = utcnow()
     conn.execute(outbox.insert().values(
         message_id=msg["Message-ID"], recipient=_clean_header(to),
         body=msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")),  # SMTP lines end in CRLF
@@ -153,7 +152,7 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
     it was unreachable becomes due at once instead of when its own backoff ends."""
     sent, revived = 0, False
     while sent < limit:
-        now = _now()
+        now = utcnow()
         row = _claim(engine, now)
         if row is None:
             return sent
@@ -166,7 +165,7 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
             with engine.begin() as conn:
                 conn.execute(outbox.update().where(outbox.c.id == row.id).values(
                     attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
-                    next_attempt_at=_now() + dt.timedelta(seconds=delay),
+                    next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
                     last_error=(("" if refused else UNREACHABLE) + str(exc))[:500]))
             log.warning("mail %s not delivered (%s); retry in %ss", row.message_id, exc, delay)
             if refused:
@@ -174,7 +173,7 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
             return sent
         with engine.begin() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                sent_at=_now(), attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
+                sent_at=utcnow(), attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
                 last_error=None))
         sent += 1
         if not revived:

@@ -7,6 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from gate import outbox, sla
+from gate.clock import utcnow
 from gate.db import attachments, orgs, outbox as outbox_t, support_requests, users
 
 # The tariff's topics (within the SLA) and the problems it cannot solve in its terms.
@@ -153,5 +154,5 @@ def mark(engine, number: int, what: str) -> bool:
     column = {"registered": "registered_at", "consulted": "consulted_at"}[what]
     with engine.begin() as conn:
         return conn.execute(support_requests.update().where(support_requests.c.id == number)
-                            .values({column: dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)})
+                            .values({column: utcnow()})
                             ).rowcount == 1

@@ -7,8 +7,6 @@ import sys
 
 import sqlalchemy as sa
 
-from gate.cli import CliError
-
 
 def ensure_demo_accounts(app) -> None:
     """Local mode only: a demo organisation and two people, created once; credentials printed."""
@@ -40,15 +38,11 @@ def ensure_demo_accounts(app) -> None:
 def serve(cfg, host: str, port: int, threads: int = 8) -> int:
     import waitress
 
-    from gate.app import create_app
-    from gate.build import BuildError
+    from gate.factory import create_app
     from gate.outbox import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    try:
-        app = create_app(cfg)
-    except BuildError as exc:
-        raise CliError(str(exc)) from None
+    app = create_app(cfg)  # refuses a stale site (gate.build.BuildError)
     if cfg.local:
         ensure_demo_accounts(app)
     elif not cfg.base_url:

@@ -6,9 +6,12 @@ import json
 import mimetypes
 import posixpath
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path
 
 from markupsafe import escape
+
+from gate.security import cache_headers, security_headers
 
 SHELL = "403.html"  # see overrides/403.html
 
@@ -47,6 +50,30 @@ def content_type(file: Path) -> str:
     if encoding:  # sitemap.xml.gz is a gzip file, not compressed XML to unpack on the fly
         return "application/gzip"
     return kind or "application/octet-stream"
+
+
+def etag(st) -> str:
+    """The entity tag of a file as nginx makes it ("<mtime hex>-<size hex>"), so the gate and
+    edge mode's nginx give the same file the same tag."""
+    return f'"{int(st.st_mtime):x}-{st.st_size:x}"'
+
+
+def file_stamp(st) -> tuple:
+    """What tells a rebuilt file from the one that was there (finer than its entity tag)."""
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def file_headers(file: Path, st, url_path: str, production: bool) -> list[tuple[str, str]]:
+    """The headers of an edition's file, the same from the fast path and the application
+    (nginx in edge mode sets the same cache and security headers, from gate.security)."""
+    kind = content_type(file)
+    if kind.startswith("text/") or kind == "application/json":
+        kind += "; charset=utf-8"
+    headers = {"Content-Type": kind, "Content-Length": str(st.st_size), "ETag": etag(st),
+               "Last-Modified": formatdate(st.st_mtime, usegmt=True)}
+    cache_headers(headers, url_path)
+    security_headers(headers, production=production)
+    return list(headers.items())
 
 
 def normalize_path(path: str) -> str | None:

@@ -15,10 +15,9 @@ Tries while blocked are not counted.
 
 from __future__ import annotations
 
-import math
-import threading
 import time
-from collections import defaultdict, deque
+
+from gate.limits import Windows
 
 MAX_ACCOUNT, ACCOUNT_WINDOW = 5, 60
 MAX_ACCOUNT_ANY = 10
@@ -30,21 +29,8 @@ MAX_KEYS = 100_000          # bounded memory under a spray of addresses
 class Throttle:
     def __init__(self, clock=time.monotonic):
         self.clock = clock
-        self._lock = threading.Lock()
-        self._failures = defaultdict(deque)  # key -> times of failures
-        self._known = {}                     # (account, address) -> time of the last success
-
-    def _recent(self, key, window):
-        q = self._failures.get(key)
-        if not q:
-            return 0
-        cutoff = self.clock() - window
-        while q and q[0] <= cutoff:
-            q.popleft()
-        if not q:
-            del self._failures[key]
-            return 0
-        return len(q)
+        self._failures = Windows(lambda: self.clock(), MAX_KEYS, horizon=ADDRESS_WINDOW)
+        self._known = {}  # (account, address) -> time of the last success
 
     def _known_address(self, address: str, account: str) -> bool:
         since = self._known.get((account, address))
@@ -52,38 +38,24 @@ class Throttle:
 
     def retry_after(self, address: str, account: str, known_device: bool = False) -> int:
         """Seconds to wait (0 = may try now)."""
-        with self._lock:
-            waits = []
+        f = self._failures
+        with f.lock:
             checks = [(("a", address), MAX_ADDRESS, ADDRESS_WINDOW)]
             if known_device or self._known_address(address, account):
                 checks.append((("ua", account, address), MAX_ACCOUNT, ACCOUNT_WINDOW))
-            elif self._recent(("ua", account, address), ACCOUNT_WINDOW):
+            elif f.count(("ua", account, address), ACCOUNT_WINDOW):
                 checks.append((("u", account), MAX_ACCOUNT, ACCOUNT_WINDOW))
             else:
                 checks.append((("u", account), MAX_ACCOUNT_ANY, ACCOUNT_WINDOW))
-            for key, limit, window in checks:
-                if self._recent(key, window) >= limit:
-                    q = self._failures[key]
-                    waits.append(max(1, math.ceil(q[-limit] + window - self.clock())))
-            return max(waits, default=0)
+            return max(f.wait(key, limit, window) for key, limit, window in checks)
 
     def failed(self, address: str, account: str) -> None:
-        with self._lock:
-            now = self.clock()
-            self._failures[("a", address)].append(now)
-            self._failures[("u", account)].append(now)
-            self._failures[("ua", account, address)].append(now)
-            if len(self._failures) > MAX_KEYS:  # a spray of addresses: forget what has expired
-                cutoff = now - ADDRESS_WINDOW
-                self._failures = defaultdict(deque, {k: q for k, q in self._failures.items()
-                                                     if q and q[-1] > cutoff})
-                if len(self._failures) > MAX_KEYS:
-                    self._failures.clear()
+        self._failures.add(("a", address), ("u", account), ("ua", account, address))
 
     def succeeded(self, address: str, account: str) -> None:
-        with self._lock:
-            self._failures.pop(("u", account), None)
-            self._failures.pop(("ua", account, address), None)
+        with self._failures.lock:
+            self._failures.forget(("u", account))
+            self._failures.forget(("ua", account, address))
             if len(self._known) > MAX_KEYS:
                 self._known.clear()
             self._known[(account, address)] = self.clock()

@@ -122,7 +122,7 @@ def populate(engine, tariffs):
 
 @pytest.fixture
 def app(built_project, tmp_path):
-    from gate.app import create_app
+    from gate.factory import create_app
 
     root, _ = built_project
     application = create_app(make_config(root, tmp_path / "instance"))

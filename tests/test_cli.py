@@ -77,8 +77,8 @@ def test_token_is_one_line_and_refused_for_disabled(gate_cli):
     (("org", "add", "Crystals", "--tariff", "start"), "already exists"),  # the vendor's own
     (("org", "add", "Сеть\tДва", "--tariff", "start"), "control characters"),
     (("org", "add", "X"), "--tariff"),
-    (("user", "frobnicate"), "invalid choice"),
-    (("no-such-command",), "invalid choice"),
+    (("user", "frobnicate"), "No such command"),
+    (("no-such-command",), "No such command"),
 ])
 def test_bad_input_is_one_clear_line_and_non_zero(gate_cli, args, message):
     ok(gate_cli("org", "add", "Dup", "--tariff", "start"))

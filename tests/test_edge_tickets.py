@@ -10,7 +10,7 @@ import time
 import pytest
 
 from gate import edge_tickets, tokens
-from gate.app import create_app
+from gate.factory import create_app
 from tests.conftest import PASSWORD, login, make_config, populate
 
 SECRET = edge_tickets.ticket_secret(b"k" * 32)

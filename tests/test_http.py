@@ -237,7 +237,7 @@ def test_caching_and_security_headers(client):
 
 
 def test_production_mode_adds_hsts_and_secure_cookie(built_project, tmp_path):
-    from gate.app import create_app
+    from gate.factory import create_app
     from tests.conftest import make_config, populate
 
     root, _ = built_project
@@ -255,7 +255,7 @@ def test_healthz(client):
 
 
 def test_stale_site_is_refused(built_project, tmp_path):
-    from gate.app import create_app
+    from gate.factory import create_app
     from gate.build import BuildError
     from tests.conftest import make_config
 
@@ -329,7 +329,7 @@ def _fail_logins(client, n, email, xff=None):
 def test_address_throttle_follows_trusted_proxies(built_project, tmp_path, proxies, other_address_blocked):
     """Behind a trusted proxy the client address comes from X-Forwarded-For; without one a
     forged header changes nothing."""
-    from gate.app import create_app
+    from gate.factory import create_app
     from tests.conftest import make_config
 
     root, _ = built_project
@@ -342,7 +342,7 @@ def test_address_throttle_follows_trusted_proxies(built_project, tmp_path, proxi
 
 
 def test_guesses_from_many_addresses_block_strangers_but_not_the_owners_browser(built_project, tmp_path):
-    from gate.app import create_app
+    from gate.factory import create_app
     from gate.throttle import MAX_ACCOUNT_ANY
     from tests.conftest import make_config, populate
 
@@ -405,7 +405,7 @@ def test_password_reset_requests_do_not_block_logins(app, client):
 
 
 def test_a_rebuilt_site_is_served_without_a_restart(tmp_path):
-    from gate.app import create_app
+    from gate.factory import create_app
     from gate.build import build_all
     from tests.conftest import make_config, make_project
 
@@ -452,7 +452,7 @@ def test_password_reset_by_mail_single_use(app, client):
 
 
 def test_production_without_base_url_mails_no_reset_link(built_project, tmp_path):
-    from gate.app import create_app
+    from gate.factory import create_app
     from tests.conftest import make_config, populate
 
     root, _ = built_project

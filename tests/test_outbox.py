@@ -1,6 +1,6 @@
 """The mail outbox against a real SMTP server (aiosmtpd on 127.0.0.1), in process.
 
-Time is moved by shifting the outbox's clock (`outbox._now`), never by sleeping or by editing
+Time is moved by shifting the outbox's clock (`outbox.utcnow`), never by sleeping or by editing
 the stored rows: the worker sees exactly what it would see that many seconds later.
 """
 
@@ -55,8 +55,8 @@ class Clock:
 
 @pytest.fixture
 def clock(monkeypatch):
-    c = Clock(outbox._now)
-    monkeypatch.setattr(outbox, "_now", c.now)
+    c = Clock(outbox.utcnow)
+    monkeypatch.setattr(outbox, "utcnow", c.now)
     return c
 
 
@@ -125,7 +125,7 @@ def test_while_the_server_is_down_attempts_back_off_and_nothing_is_sent(engine, 
     ids = [enqueue(engine, cfg, n) for n in (1, 2, 3)]
     # each pass stops at the first failure: one message tried per pass
     for expected_tried in (1, 2, 3):
-        before = outbox._now()
+        before = outbox.utcnow()
         assert outbox.deliver_due(engine, cfg) == 0
         tried = [r for r in rows(engine).values() if r.attempts]
         assert len(tried) == expected_tried
@@ -160,9 +160,9 @@ def test_once_the_server_is_back_every_waiting_message_goes_at_once(engine, cfg,
         assert outbox.deliver_due(engine, cfg) == 0  # one failed attempt each
     with engine.begin() as conn:  # long backoffs, as after many failed attempts
         conn.execute(outbox_t.update().values(
-            next_attempt_at=outbox._now() + dt.timedelta(seconds=600)))
+            next_attempt_at=outbox.utcnow() + dt.timedelta(seconds=600)))
         conn.execute(outbox_t.update().where(outbox_t.c.message_id == ids[0])
-                     .values(next_attempt_at=outbox._now()))
+                     .values(next_attempt_at=outbox.utcnow()))
         conn.execute(outbox_t.update().where(outbox_t.c.message_id == ids[3])
                      .values(last_error="552 message too big"))  # refused, not unreachable
     assert all(r.last_error.startswith(outbox.UNREACHABLE) for r in list(rows(engine).values())[:3])
@@ -181,7 +181,7 @@ def test_a_new_message_through_after_an_outage_releases_the_waiting_ones(engine,
     waiting = enqueue(engine, cfg, 1)
     assert outbox.deliver_due(engine, cfg) == 0
     with engine.begin() as conn:
-        conn.execute(outbox_t.update().values(next_attempt_at=outbox._now() + dt.timedelta(seconds=600)))
+        conn.execute(outbox_t.update().values(next_attempt_at=outbox.utcnow() + dt.timedelta(seconds=600)))
     sink.start()
     fresh = enqueue(engine, cfg, 2)  # never failed: its success shows the server is back
     assert outbox.deliver_due(engine, cfg) == 2
@@ -193,7 +193,7 @@ def test_backoff_doubles_up_to_ten_minutes(engine, cfg, sink, clock):
     mid = enqueue(engine, cfg, 1)
     delays = []
     for _ in range(13):
-        now = outbox._now()
+        now = outbox.utcnow()
         assert outbox.deliver_due(engine, cfg) == 0
         row = rows(engine)[mid]
         delays.append(round((row.next_attempt_at - now).total_seconds()))
@@ -268,7 +268,7 @@ def test_header_injection_in_the_recipient_reaches_nobody_else(engine, cfg, sink
 def test_a_message_claimed_by_a_crashed_worker_waits_for_the_lease(engine, cfg, sink, clock):
     mid = enqueue(engine, cfg, 9)
     # a worker claims it and dies before sending (no mark, the lease stays)
-    assert outbox._claim(engine, outbox._now()).message_id == mid
+    assert outbox._claim(engine, outbox.utcnow()).message_id == mid
     assert outbox.deliver_due(engine, cfg) == 0
     clock.advance(outbox.LEASE.total_seconds() - 5)
     assert outbox.deliver_due(engine, cfg) == 0
@@ -296,7 +296,7 @@ def test_the_lease_of_a_process_that_is_gone_is_released_at_once(engine, cfg, si
     ids = {}
     for n, (what, holder) in enumerate(holders.items(), start=1):
         ids[what] = enqueue(engine, cfg, n)
-        assert outbox._claim(engine, outbox._now()).message_id == ids[what]
+        assert outbox._claim(engine, outbox.utcnow()).message_id == ids[what]
         with engine.begin() as conn:
             conn.execute(outbox_t.update().where(outbox_t.c.message_id == ids[what])
                          .values(claimed_by=holder))
@@ -315,7 +315,7 @@ def test_a_worker_dying_after_the_server_accepted_resends_with_the_same_message_
     import smtplib
 
     mid = enqueue(engine, cfg, 11)
-    row = outbox._claim(engine, outbox._now())
+    row = outbox._claim(engine, outbox.utcnow())
     with smtplib.SMTP(cfg.smtp_host, cfg.smtp_port, timeout=10) as smtp:
         smtp.sendmail(cfg.mail_from, [row.recipient], row.body)  # ... and then the crash
     clock.advance(outbox.LEASE.total_seconds() + 1)

@@ -27,6 +27,7 @@ import pytest
 import sqlalchemy as sa
 
 from gate import accounts, outbox, requests_store
+from gate.clock import utcnow
 from gate.db import (MIGRATIONS, make_engine, migrate, orgs, outbox as outbox_t, schema_version,
                      sessions, support_requests, users)
 from tests.conftest import PASSWORD, csrf_of, login, make_config, populate, submit_support
@@ -219,12 +220,12 @@ def test_gates_starting_together_migrate_once(fresh_url):
 
 def test_times_are_stored_as_utc_and_big_numbers_fit(engine):
     tariffs = {"start": None}
-    before = accounts.now_utc()
+    before = utcnow()
     with engine.begin() as conn:
         accounts.add_org(conn, "Сеть", "start", tariffs, until="2030-12-31")
         uid = accounts.add_user(conn, "a@example.ru", PASSWORD, org="Сеть")
         conn.execute(users.update().where(users.c.id == uid).values(tokens_valid_after=2**31 + 7))
-    after = accounts.now_utc()
+    after = utcnow()
     with engine.connect() as conn:
         org = conn.execute(sa.select(orgs).where(orgs.c.name == "Сеть")).one()
         user = conn.execute(sa.select(users).where(users.c.id == uid)).one()
@@ -295,7 +296,7 @@ def test_cli_keeps_organisations_and_people_in_postgresql(gate_cli, tmp_path):
 
 @pytest.fixture
 def pg_app(built_project, tmp_path, fresh_url, sink):
-    from gate.app import create_app
+    from gate.factory import create_app
 
     root, _ = built_project
     cfg = make_config(root, tmp_path / "instance", database_url=fresh_url,
@@ -324,7 +325,7 @@ def test_login_page_and_logout(pg_app):
     engine = pg_app.extensions["gate"].engine
     with engine.connect() as conn:
         [session] = conn.execute(sa.select(sessions)).all()
-    assert session.ended_at is None and session.expires_at > accounts.now_utc()
+    assert session.ended_at is None and session.expires_at > utcnow()
     page = client.get("/account/").get_data(as_text=True)
     r = client.post("/logout", data={"csrf_token": csrf_of(page)},
                     headers={"Origin": "http://localhost"})
@@ -358,7 +359,7 @@ def test_a_support_request_is_stored_and_mailed(pg_app, sink, built_project, tmp
     with gate.engine.connect() as conn:
         row = conn.execute(sa.select(support_requests).where(support_requests.c.id == number)).one()
     assert (row.consult_by - row.created_at).total_seconds() == 4 * 3600
-    assert abs(row.created_at - accounts.now_utc()) < dt.timedelta(minutes=1)  # naive UTC
+    assert abs(row.created_at - utcnow()) < dt.timedelta(minutes=1)  # naive UTC
     assert outbox.deliver_due(gate.engine, gate.cfg) == 2
     assert outbox.deliver_due(gate.engine, gate.cfg) == 0
     got = {m.message_id: m for m in sink.snapshot()}
@@ -405,13 +406,13 @@ def test_a_lease_holds_across_engines_until_it_runs_out(engine, fresh_url, sink,
                       smtp_host="127.0.0.1", smtp_port=sink.port, mail_from="kb@kb.test")
     with engine.begin() as conn:
         mid = outbox.enqueue(conn, cfg, to=SUPPORT, subject="s", text="t\n", message_id="kb-lease")
-    now = outbox._now()
+    now = outbox.utcnow()
     assert outbox._claim(engine, now) is not None           # a worker that then dies
     other = make_engine(fresh_url)
     try:
         assert outbox.deliver_due(other, cfg) == 0          # the lease is honoured
         later = now + outbox.LEASE + dt.timedelta(seconds=1)
-        monkeypatch.setattr(outbox, "_now", lambda: later)
+        monkeypatch.setattr(outbox, "utcnow", lambda: later)
         assert outbox.deliver_due(other, cfg) == 1          # and ends
     finally:
         other.dispose()

@@ -56,7 +56,7 @@ def real_project(tmp_path_factory):
 @pytest.fixture(scope="module")
 def real_app(real_project, tmp_path_factory):
     from gate import accounts
-    from gate.app import create_app
+    from gate.factory import create_app
 
     root, _ = real_project
     app = create_app(make_config(root, tmp_path_factory.mktemp("instance")))

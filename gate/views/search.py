@@ -23,9 +23,12 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
 
 from gate.access import edition_for
+from gate.clock import utcnow as _now
 from gate.db import search_misses
+from gate.limits import Windows
 from gate.search import INDEX_FILE, MAX_QUERY, BadQuery, SearchIndex, check_query, normalize_query
-from gate.app import current_gate as _gate
+from gate.web.responses import ask_to_log_in, render_in_site, staff_required
+from gate.web.runtime import current_gate as _gate
 
 bp = Blueprint("search", __name__)
 log = logging.getLogger(__name__)
@@ -92,27 +95,18 @@ class SearchState:
     def __init__(self, limit: int, window: float, clock=time.monotonic):
         self.limit, self.window, self.clock = limit, window, clock
         self._lock = threading.Lock()
-        self._hits: dict = defaultdict(deque)
+        self._hits = Windows(lambda: self.clock(), self.MAX_CLIENTS, horizon=window)
         self._last_miss: dict = {}          # client -> (row id, query, edition, time)
         self._recent: dict = defaultdict(lambda: deque(maxlen=5))  # client -> (query, edition, time)
 
     def _bound(self):
-        for d in (self._hits, self._last_miss, self._recent):
+        for d in (self._last_miss, self._recent):
             if len(d) > self.MAX_CLIENTS:
                 d.clear()
 
     def retry_after(self, client) -> int:
         """0 when the client may search now (and counts the request), else seconds to wait."""
-        with self._lock:
-            now = self.clock()
-            q = self._hits[client]
-            while q and q[0] <= now - self.window:
-                q.popleft()
-            if len(q) >= self.limit:
-                return max(1, int(q[0] + self.window - now + 0.999))
-            q.append(now)
-            self._bound()
-            return 0
+        return self._hits.hit(client, self.limit, self.window)
 
     def remember(self, client, query: str, edition: str):
         with self._lock:
@@ -143,16 +137,13 @@ class SearchState:
                 self._bound()
 
 
-@bp.after_app_request
-def _after_support_request(response):
-    """A support request filed soon after searching: what was searched did not answer it."""
-    if (request.method == "POST" and request.path == "/support/new"
-            and response.status_code == 303 and g.get("identity") is not None):
-        queries = _state().recent(_client())
-        if queries:
-            _write(lambda conn: conn.execute(search_misses.insert(), [
-                {"query": q, "edition": e, "kind": THEN_REQUEST, "at": _now()} for q, e in queries]))
-    return response
+def note_support_request():
+    """The visitor has just filed a support request: what they searched for shortly before
+    did not answer it (counted as a gap, without the person)."""
+    queries = _state().recent(_client())
+    if queries:
+        _write(lambda conn: conn.execute(search_misses.insert(), [
+            {"query": q, "edition": e, "kind": THEN_REQUEST, "at": _now()} for q, e in queries]))
 
 
 _state_lock = threading.Lock()
@@ -173,10 +164,6 @@ def _state() -> SearchState:
 def _client():
     identity = g.get("identity")
     return ("user", identity.user_id) if identity else ("addr", request.remote_addr or "")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def _write(action):
@@ -233,8 +220,7 @@ def _record(query: str, edition: str, found: bool):
 @bp.route("/api/search")
 def api_search():
     if g.get("bad_bearer"):
-        from gate.pages import login_required
-        return login_required()
+        return ask_to_log_in()
     wait = _state().retry_after(_client())
     if wait:
         resp = _error(429, "Слишком много запросов подряд. Подождите несколько секунд.",
@@ -289,14 +275,8 @@ def gaps(engine, days: int = 30, limit: int = 50) -> list[dict]:
 
 
 @bp.route("/api/search/gaps")
+@staff_required
 def gaps_page():
-    from gate.pages import login_required, render_in_site
-    identity = g.get("identity")
-    if identity is None or g.get("bad_bearer"):
-        return login_required()
-    if not identity.staff:
-        return render_in_site("Недоступно", "message.html", status=403, heading="Недоступно",
-                              message="Эта страница — для сотрудников поддержки.")
     try:
         days = min(max(int(request.args.get("days", 30)), 1), 3650)
     except ValueError:

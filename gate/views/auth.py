@@ -11,11 +11,14 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, g, request, url_for
 
 from gate import accounts, outbox
+from gate.clock import utcnow
 from gate.db import password_resets, users
-from gate.pages import login_required, render_in_site
-from gate.security import safe_next, same_origin
+from gate.security import safe_next
 from gate.throttle import KNOWN_FOR
-from gate.app import cookie_flags, current_gate as _gate
+from gate.web.csrf import exempt
+from gate.web.responses import login_required, message, render_in_site, see_other
+from gate.web.runtime import current_gate as _gate
+from gate.web.visitor import cookie_flags
 
 DEVICE_COOKIE = "kb_device"
 
@@ -26,31 +29,6 @@ BAD_LOGIN = "Неверный e-mail или пароль."
 
 def client_address() -> str:
     return request.remote_addr or "unknown"  # ProxyFix has applied GATE_TRUSTED_PROXIES
-
-
-def expected_origins() -> set[str]:
-    # Behind a TLS proxy that is not trusted to say so, the browser's Origin is https.
-    origins = {f"http://{request.host}", f"https://{request.host}"}
-    if _gate().cfg.base_url:
-        origins.add(_gate().cfg.base_url)
-    return origins
-
-
-@bp.before_app_request
-def _check_origin():
-    """Every state-changing request must come from our own pages (CSRF, with the token)."""
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and not same_origin(
-            request.headers.get("Origin"), request.headers.get("Referer"), expected_origins()):
-        return render_in_site("Запрос отклонён", "message.html", status=403,
-                              heading="Запрос отклонён",
-                              message="Форма отправлена с другого сайта. Откройте страницу базы "
-                                      "знаний и отправьте форму оттуда.")
-
-
-def _redirect(location: str) -> Response:
-    resp = Response(status=303)
-    resp.headers["Location"] = location
-    return resp
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -84,7 +62,7 @@ def login():
     # this browser is the owner's: other people's guesses never block it (gate.throttle)
     g.extra_cookies = [dict(key=DEVICE_COOKIE, value=_device_mark(account), max_age=KNOWN_FOR,
                             **cookie_flags(gate.cfg, path="/login"))]
-    return _redirect(next_path)
+    return see_other(next_path)
 
 
 def _device_mark(account: str) -> str:
@@ -99,25 +77,23 @@ def logout_page():
 
 
 @bp.route("/logout", methods=["POST"])
+@exempt  # the logout form is on prebuilt pages: the Origin check alone protects it
 def logout():
-    # Static pages cannot carry a per-person CSRF token: the Origin check above protects this form.
     if g.identity is not None and g.identity.session_id:
         _gate().identities.end_session(g.identity.session_id)
     g.new_token, g.clear_cookie = None, True
-    return _redirect("/")
+    return see_other("/")
 
 
 @bp.route("/account/")
+@login_required
 def account():
-    if g.identity is None:
-        return login_required()
     return render_in_site("Профиль", "account.html", opening=_gate().tariffs)
 
 
 @bp.route("/account/password", methods=["POST"])
+@login_required
 def change_password():
-    if g.identity is None:
-        return login_required()
     gate = _gate()
     current = request.form.get("current") or ""
     new, repeat = request.form.get("new") or "", request.form.get("repeat") or ""
@@ -160,10 +136,9 @@ def reset_link_base() -> str | None:
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot():
     if reset_link_base() is None:
-        return render_in_site("Восстановление пароля", "message.html",
-                              heading="Восстановление пароля",
-                              message="Восстановление пароля по почте на этом сервере не настроено. "
-                                      "Напишите в поддержку: sd@crystals.ru — вам выдадут новый пароль.")
+        return message("Восстановление пароля", "Восстановление пароля по почте на этом сервере "
+                       "не настроено. Напишите в поддержку: sd@crystals.ru — вам выдадут новый "
+                       "пароль.")
     if request.method == "GET":
         return render_in_site("Восстановление пароля", "forgot.html")
     gate = _gate()
@@ -185,7 +160,7 @@ def forgot():
             secret = secrets.token_urlsafe(32)
             conn.execute(password_resets.insert().values(
                 id=_reset_id(secret), user_id=row.id,
-                expires_at=accounts.now_utc() + RESET_TTL))
+                expires_at=utcnow() + RESET_TTL))
             link = reset_link_base() + url_for("auth.reset", secret=secret)
             outbox.enqueue(conn, gate.cfg, to=row.email,
                            subject="Восстановление пароля в базе знаний SET Retail 10",
@@ -193,9 +168,9 @@ def forgot():
                                  f"(действует 30 минут, один раз):\n{link}\n\n"
                                  f"Если вы не запрашивали смену пароля, просто удалите это письмо.\n"),
                            message_id=f"reset-{_reset_id(secret)[:24]}")
-    return render_in_site("Восстановление пароля", "message.html", heading="Проверьте почту",
-                          message="Если этот адрес зарегистрирован, мы отправили на него ссылку "
-                                  "для смены пароля. Ссылка действует 30 минут.")
+    return message("Проверьте почту", "Если этот адрес зарегистрирован, мы отправили на него "
+                   "ссылку для смены пароля. Ссылка действует 30 минут.",
+                   title="Восстановление пароля")
 
 
 @bp.route("/password/reset/<secret>", methods=["GET", "POST"])
@@ -204,12 +179,10 @@ def reset(secret):
     with gate.engine.begin() as conn:
         row = conn.execute(sa.select(password_resets).where(
             password_resets.c.id == _reset_id(secret[:200]))).first()
-        valid = row is not None and row.used_at is None and row.expires_at > accounts.now_utc()
+        valid = row is not None and row.used_at is None and row.expires_at > utcnow()
         if not valid:
-            return render_in_site("Ссылка недействительна", "message.html", status=404,
-                                  heading="Ссылка недействительна",
-                                  message="Ссылка устарела или уже использована. Запросите новую "
-                                          "на странице восстановления пароля.")
+            return message("Ссылка недействительна", "Ссылка устарела или уже использована. "
+                           "Запросите новую на странице восстановления пароля.", status=404)
         if request.method == "GET":
             return render_in_site("Новый пароль", "reset.html", secret=secret)
         new, repeat = request.form.get("new") or "", request.form.get("repeat") or ""
@@ -224,9 +197,8 @@ def reset(secret):
         if error:
             return render_in_site("Новый пароль", "reset.html", status=422, secret=secret, error=error)
         conn.execute(password_resets.update().where(password_resets.c.id == row.id)
-                     .values(used_at=accounts.now_utc()))
+                     .values(used_at=utcnow()))
     gate.identities.invalidate()
-    return render_in_site("Пароль изменён", "message.html", heading="Пароль изменён",
-                          message="Теперь войдите с новым паролем.", link=("/login", "Войти"))
+    return message("Пароль изменён", "Теперь войдите с новым паролем.", link=("/login", "Войти"))
 
 

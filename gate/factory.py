@@ -1,0 +1,62 @@
+"""The gate's application factory: it only wires the parts together."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from gate import config as config_mod
+from gate import edge_tickets
+from gate.build import check_fresh
+from gate.identities import Identities
+from gate.instance import open_database, signing_key
+from gate.site import load_site
+from gate.tariffs import load_tariffs
+from gate.throttle import Throttle
+from gate.views import auth, pages, search, support
+from gate.web import csrf, responses, visitor
+from gate.web.fastpath import FastPages
+from gate.web.runtime import Gate
+
+
+def create_app(cfg=None, check_site: bool = True) -> Flask:
+    """Builds the gate from a Config (default: the environment); refuses stale or missing editions."""
+    cfg = cfg or config_mod.from_env()
+    tariffs = load_tariffs(cfg.tariffs_path)
+    if check_site:
+        check_fresh(cfg.root, tariffs)
+    manifest, editions = load_site(cfg.site_dir)
+    engine = open_database(cfg)
+    key = signing_key(cfg)
+
+    app = Flask("gate")
+    app.config.update(
+        SECRET_KEY=hmac.new(key, b"flask-session", "sha256").digest(),
+        SESSION_COOKIE_NAME="kb_form",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=not cfg.local,
+        WTF_CSRF_TIME_LIMIT=None,  # valid as long as the form's cookie; a form left open overnight works
+        WTF_CSRF_SSL_STRICT=False,  # Origin/Referer are checked by gate.web.csrf for every form
+        MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # the form's 7 MB of attachments plus text
+    )
+    gate = Gate(cfg, engine, key, tariffs, manifest, editions,
+                Identities(engine, key, tariffs, cfg.timezone), Throttle(),
+                ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "")
+    gate.current_editions()  # remembers which manifest these editions came from
+    app.extensions["gate"] = gate
+
+    visitor.init_app(app)    # first: every later check knows the visitor
+    csrf.init_app(app)       # the Origin check and CSRF tokens of every form
+    responses.init_app(app)  # security and cache headers on every answer
+    for blueprint in (auth.bp, support.bp, search.bp, pages.bp):  # pages last: its catch-all
+        app.register_blueprint(blueprint)
+    search.warm_up(editions.values())
+
+    app.wsgi_app = FastPages(app.wsgi_app, gate)  # plain page requests never enter Flask
+    if cfg.trusted_proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.trusted_proxies,
+                                x_proto=cfg.trusted_proxies, x_host=cfg.trusted_proxies)
+    return app

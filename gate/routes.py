@@ -1,0 +1,20 @@
+"""The addresses the gate answers itself rather than from an edition's files.
+
+The fast path hands them to the application, and edge mode's nginx locations are written from
+this list (gate.edge_config), so neither can serve a file where the gate should answer. A test
+checks that every route of the application is covered.
+"""
+
+from __future__ import annotations
+
+EXACT = ("/login", "/logout", "/healthz")
+PREFIXES = ("/account/", "/password/", "/support/", "/api/")
+# Files of site/ that are never served as files: the gate answers them (404).
+INTERNAL_EXACT = ("/403.html", "/manifest.json")
+INTERNAL_PREFIXES = ("/editions/",)
+
+
+def owned_by_gate(path: str) -> bool:
+    """Whether the gate answers `path` itself (forms, APIs, internal files), whoever asks."""
+    return (path in EXACT or path in INTERNAL_EXACT
+            or path.startswith(PREFIXES) or path.startswith(INTERNAL_PREFIXES))

@@ -1,0 +1,96 @@
+"""Serving the editions: every page request is mapped to the visitor's edition and section;
+the answers for errors (404, 405, 413, 500) and the health check."""
+
+from __future__ import annotations
+
+import os
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, g, jsonify, request, send_file
+
+from gate.access import LOGIN, SERVE, page_decision
+from gate.sections import SECTIONS, section_of_url
+from gate.security import cache_headers
+from gate.site import etag, file_headers, normalize_path
+from gate.tariffs import tariffs_opening
+from gate.web.responses import ask_to_log_in, render_in_site
+from gate.web.runtime import current_edition, current_gate
+
+bp = Blueprint("pages", __name__)
+
+
+def locked(section: str) -> Response:
+    opening = tariffs_opening(current_gate().tariffs, section)
+    return render_in_site("Раздел недоступен", "locked.html", status=403,
+                          section_key=section, section_title=SECTIONS[section],
+                          opening=opening, from_path=request.path)
+
+
+@bp.route("/healthz")
+def healthz():
+    gate = current_gate()
+    try:
+        with gate.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception:  # the answer is the point: the gate cannot serve
+        return jsonify(status="database unavailable"), 503
+    return jsonify(status="ok", editions=len(gate.editions))
+
+
+@bp.route("/", defaults={"path": ""}, methods=["GET", "HEAD"])
+@bp.route("/<path:path>", methods=["GET", "HEAD"])
+def page(path):
+    if g.get("bad_bearer"):
+        return ask_to_log_in()
+    norm = normalize_path("/" + path)
+    section = section_of_url(norm or "/" + path)
+    decision = page_decision(g.identity, section)
+    if decision != SERVE:
+        return ask_to_log_in() if decision == LOGIN else locked(section)
+    if norm is None:
+        return not_found()
+    file, redirect_to = current_edition().lookup(norm)
+    if redirect_to:
+        resp = Response(status=301)
+        resp.headers["Location"] = redirect_to + (f"?{request.query_string.decode('latin-1')}"
+                                                  if request.query_string else "")
+        return resp
+    if file is None:
+        return not_found()
+    st = os.stat(file)
+    resp = send_file(file, conditional=True, etag=etag(st).strip('"'), max_age=None)
+    for name, value in file_headers(file, st, norm, production=not current_gate().cfg.local):
+        if name not in ("Content-Length", "ETag", "Last-Modified"):  # send_file's own (ranges)
+            resp.headers[name] = value
+    return resp
+
+
+@bp.app_errorhandler(404)
+def not_found(_error=None) -> Response:
+    page404 = current_edition().files.get("404.html")
+    resp = Response(page404.read_bytes() if page404 else b"Not found", status=404,
+                    mimetype="text/html")
+    cache_headers(resp.headers, "/404.html")
+    return resp
+
+
+@bp.app_errorhandler(413)
+def too_large(_error):
+    return render_in_site("Слишком большой запрос", "message.html", status=413,
+                          heading="Слишком большой запрос",
+                          message="Размер отправленных данных превышает допустимый. "
+                                  "Уменьшите вложения и попробуйте ещё раз.")
+
+
+@bp.app_errorhandler(405)
+def method_not_allowed(error):
+    resp = error.get_response()
+    resp.set_data("Метод не поддерживается для этого адреса.".encode())
+    resp.mimetype = "text/plain"
+    return resp
+
+
+@bp.app_errorhandler(500)
+def server_error(_error):
+    return Response("Внутренняя ошибка. Попробуйте позже или напишите в поддержку: sd@crystals.ru",
+                    status=500, mimetype="text/plain")
