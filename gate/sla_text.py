@@ -91,11 +91,15 @@ def _name(m: re.Match) -> tuple[str | None, str]:
 
 
 def render(markdown: str, words: dict[str, str]) -> str:
-    """Replaces every placeholder; an unknown key is an error (gate check reports it first)."""
+    """Replaces every placeholder with its words (NEUTRAL where none).
+
+    A misspelt key is left as written: `gate check` (run before every `gate build`) reports it
+    with its line, and a placeholder shown as an example inside code stays readable.
+    """
     def one(m):
         tariff, key = _name(m)
         if key not in SLA_KEYS:
-            raise ValueError(f"unknown SLA placeholder {m.group(0)!r} (keys: {', '.join(SLA_KEYS)})")
+            return m.group(0)
         return words.get(f"{tariff}.{key}" if tariff else key, NEUTRAL)
     return PLACEHOLDER_RE.sub(one, markdown)
 
