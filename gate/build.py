@@ -19,13 +19,14 @@ from pathlib import Path
 
 from gate.check import check_docs
 from gate.editions import plan_editions
+from gate.sla_text import phrases as sla_phrases
 from gate.tariffs import load_tariffs
 
 os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 MANIFEST = "manifest.json"
 # What a build reads besides docs/: a change in any of them makes site/ stale.
 BUILD_INPUTS = ("mkdocs.yml", "overrides", "gate/mkdocs_hooks.py", "gate/sections.py",
-                "gate/search.py")
+                "gate/search.py", "gate/sla_text.py")
 
 
 # Sitemaps need absolute addresses: GATE_BASE_URL at build time, else the local address.
@@ -66,8 +67,12 @@ class _Collect(logging.Handler):
 
 
 def build_edition(root: str, name: str, sections: list[str], out_dir: str,
-                  site_url: str | None = None) -> tuple[str, str | None]:
-    """Builds one edition strictly; returns (name, error message or None)."""
+                  site_url: str | None = None, sla: dict | None = None) -> tuple[str, str | None]:
+    """Builds one edition strictly; returns (name, error message or None).
+
+    `sla` holds the words of the SLA placeholders for this edition (gate.sla_text.phrases): the
+    tariffs reach the pages only through it, and tariffs_digest() covers them in the manifest.
+    """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import MkDocsException
@@ -79,7 +84,7 @@ def build_edition(root: str, name: str, sections: list[str], out_dir: str,
         overrides = {"site_url": site_url} if site_url else {}
         config = load_config(str(Path(root) / "mkdocs.yml"), site_dir=out_dir, strict=True,
                              **overrides)
-        config.extra["gate"] = {"edition": name, "sections": list(sections)}
+        config.extra["gate"] = {"edition": name, "sections": list(sections), "sla": sla or {}}
         build(config)
         # the gate's search index, from this edition's own pages only (gate.search)
         from gate.search import write_index
@@ -109,8 +114,8 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
     order = sorted(plan, key=lambda n: -len(plan[n]))
     jobs = jobs or min(len(order), os.cpu_count() or 1)
     site_url = site_url or DEFAULT_SITE_URL
-    args = [(str(root), n, sorted(plan[n]), str(staging / "editions" / n), site_url)
-            for n in order]
+    args = [(str(root), n, sorted(plan[n]), str(staging / "editions" / n), site_url,
+             sla_phrases(tariffs, plan[n])) for n in order]
     if jobs == 1:
         results = [build_edition(*a) for a in args]
     else:

@@ -18,6 +18,7 @@ import yaml
 from mkdocs.utils.meta import YAML_RE
 
 from gate.sections import PUBLIC_FOLDERS, SECTIONS, UnknownFolder, section_of_source
+from gate.sla_text import problems as sla_problems
 
 try:
     from yaml import CSafeLoader as SafeLoader  # the loader MkDocs uses
@@ -129,6 +130,7 @@ def check_article(docs: Path, rel: str) -> list[tuple[int, str]]:
     # Front matter and code are blanked out (newlines kept), so offsets still give line numbers.
     masked = _mask(text, body_start)
     problems += link_problems(docs, rel, masked, last_line=len(text.rstrip().split("\n")))
+    problems += sla_problems(text, masked, body_start)  # deadlines come from tariffs.yml
     return problems
 
 

@@ -17,6 +17,7 @@ from markdown.treeprocessors import Treeprocessor
 from mkdocs.exceptions import PluginError
 from mkdocs.utils.meta import get_data
 
+from gate import sla_text
 from gate.sections import SECTIONS, UnknownFolder, section_of_source
 
 _state = {"allowed": frozenset(SECTIONS), "page_src": ""}
@@ -29,6 +30,9 @@ def _allowed(config) -> frozenset[str]:
 
 def on_config(config):
     _state["allowed"] = _allowed(config)
+    gate = (config.extra or {}).get("gate")  # SLA words: from gate.build, else the tariffs file
+    _state["sla"] = gate.get("sla", {}) if gate else sla_text.preview_phrases(
+        posixpath.dirname(config.config_file_path), _state["allowed"])
     config.markdown_extensions.append(_OutsideLinks())
     return config
 
@@ -113,7 +117,7 @@ def on_nav(nav, config, files):
 
 def on_page_markdown(markdown, page, config, files):
     _state["page_src"] = page.file.src_uri
-    return markdown
+    return sla_text.render(markdown, _state["sla"])  # deadlines from the tariffs
 
 
 _HTML_LINK = re.compile(r"<a\b[^>]*?\bhref\s*=\s*([\"'])(.*?)\1[^>]*>.*?</a\s*>", re.S | re.I)

@@ -14,6 +14,8 @@ from mkdocs.utils.meta import get_data
 
 from gate.check import page_url
 from gate.sections import SECTIONS
+from gate.sla_text import phrases, render
+from gate.tariffs import load_tariffs
 from tests.conftest import PROJECT
 
 DOCS = PROJECT / "docs"
@@ -156,11 +158,18 @@ def _unit(word: str) -> str:
     return "рабочий день" if word.startswith("рабоч") else "календарный день"
 
 
+def sla_words() -> dict[str, str]:
+    """The words the SLA placeholders become with the project's own tariffs (gate.sla_text)."""
+    return phrases(load_tariffs(PROJECT / "tariffs.yml"), SECTIONS)
+
+
 def texts():
-    """Each page's front matter and body as one text (URLs in sources are not prose)."""
+    """Each page's front matter and body as one text, as the reader sees it: SLA placeholders
+    rendered from the project's tariffs (URLs in sources are not prose)."""
+    words = sla_words()
     for rel, (body, meta) in pages().items():
         fields = " ".join(str(meta.get(k, "")) for k in ("title", "description", "keywords"))
-        yield rel, fields + "\n" + body
+        yield rel, fields + "\n" + render(body, words)
 
 
 def sentences(text: str):
@@ -219,6 +228,14 @@ def test_the_facts_copied_here_are_in_the_seed():
     seed = re.sub(r"\s+", " ", seed_text())
     for fact in [PHONE, EMAIL, SITE, CRITICAL_SHARE, *SLA_FIGURES, *TOPICS]:
         assert fact in seed, fact
+
+
+def test_the_projects_tariff_renders_the_seeds_deadlines_word_for_word():
+    seed = re.sub(r"\s+", " ", seed_text())
+    words = sla_words()
+    assert set(words) >= {"consult", "start.consult", "register", "consult_critical", "workaround"}
+    for name, text in words.items():
+        assert text in seed, (name, text)
 
 
 def test_the_seed_has_no_other_contacts_or_figures_than_copied_here():
