@@ -3,9 +3,10 @@
 The edition is decided exactly as for pages (`gate.access.edition_for`); its index is the one
 `gate build` wrote into that edition's folder (gate.search), loaded in the background at start
 (or at first use) and shared by every request. Queries that find nothing (no result, or the best
-one lacks most of the query's words) and queries followed by a support request are counted in
-`search_misses` (query text, edition, time: no person); a query typed on letter by letter counts
-once. Staff see them on /api/search/gaps and with `gate search-gaps`.
+one lacks most of the query's words) and queries followed by a support request (the support
+form's view calls `note_support_request`) are counted in `search_misses` (query text, edition,
+time: no person); a query typed on letter by letter counts once. Staff see them on
+/api/search/gaps and with `gate search-gaps`.
 """
 
 from __future__ import annotations
@@ -143,16 +144,13 @@ class SearchState:
                 self._bound()
 
 
-@bp.after_app_request
-def _after_support_request(response):
-    """A support request filed soon after searching: what was searched did not answer it."""
-    if (request.method == "POST" and request.path == "/support/new"
-            and response.status_code == 303 and g.get("identity") is not None):
-        queries = _state().recent(_client())
-        if queries:
-            _write(lambda conn: conn.execute(search_misses.insert(), [
-                {"query": q, "edition": e, "kind": THEN_REQUEST, "at": _now()} for q, e in queries]))
-    return response
+def note_support_request():
+    """The visitor has just filed a support request: what they searched for shortly before did
+    not answer their question. Called by the support form's view once the request is stored."""
+    queries = _state().recent(_client())
+    if queries:
+        _write(lambda conn: conn.execute(search_misses.insert(), [
+            {"query": q, "edition": e, "kind": THEN_REQUEST, "at": _now()} for q, e in queries]))
 
 
 _state_lock = threading.Lock()

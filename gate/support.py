@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, request
 from gate import requests_store as store
 from gate.db import attachments, users
 from gate.pages import login_required, render_in_site
+from gate.search_api import note_support_request
 from gate.access import may_see
 from gate.sections import section_of_url
 from gate.security import safe_next
@@ -118,6 +119,7 @@ def new():
     gate = _gate()
     base = gate.cfg.base_url or request.host_url.rstrip("/")
     number = store.create(gate.engine, gate.cfg, gate.tariffs, g.identity, fields, files, base)
+    note_support_request()
     worker = getattr(gate, "outbox_worker", None)
     if worker:
         worker.poke()
