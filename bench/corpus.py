@@ -19,7 +19,7 @@ def make_corpus(root: Path, articles: int = 300, seed: int = 1) -> Path:
     rnd = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT / "mkdocs.yml", root / "mkdocs.yml")
-    for link in ("overrides", "gate"):
+    for link in ("overrides", "gate", "search-synonyms.yml"):
         os.symlink(PROJECT / link, root / link)
     shutil.copytree(PROJECT / "docs", root / "docs")  # the real articles, then generated ones
     sections = ["launches", "functionality", "maintenance", "claim-desk"]

@@ -1,6 +1,6 @@
 """Search quality and latency: the client questions of tests/data through GET /api/search.
 
-Builds the real project (docs/, mkdocs.yml, tariffs.yml) into a temporary copy, then asks every
+Builds the real project (docs/, mkdocs.yml, tariffs.yml, search-synonyms.yml) into a temporary copy, then asks every
 question as staff (edition `all`) and anonymously (edition `public`, public questions only) and
 prints top-1 / top-3 per question set. Latency: p50 / p99 of /api/search through the Flask test
 client, for the questions and for the prefixes a search box sends while a question is typed,
@@ -43,6 +43,7 @@ def build_copy(root: Path) -> None:
     shutil.copytree(PROJECT / "docs", root / "docs")
     shutil.copy(PROJECT / "mkdocs.yml", root / "mkdocs.yml")
     shutil.copy(PROJECT / "tariffs.yml", root / "tariffs.yml")
+    shutil.copy(PROJECT / "search-synonyms.yml", root / "search-synonyms.yml")
     os.symlink(PROJECT / "overrides", root / "overrides")
     os.symlink(PROJECT / "gate", root / "gate")
     build_all(root, root / "tariffs.yml", log=lambda *_: None)

@@ -26,7 +26,7 @@ os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 MANIFEST = "manifest.json"
 # What a build reads besides docs/: a change in any of them makes site/ stale.
 BUILD_INPUTS = ("mkdocs.yml", "overrides", "gate/mkdocs_hooks.py", "gate/sections.py",
-                "gate/search.py", "gate/sla_text.py")
+                "gate/search", "gate/sla_text.py", "gate/frontmatter.py", "search-synonyms.yml")
 
 
 # Sitemaps need absolute addresses: GATE_BASE_URL at build time, else the local address.
@@ -67,11 +67,13 @@ class _Collect(logging.Handler):
 
 
 def build_edition(root: str, name: str, sections: list[str], out_dir: str,
-                  site_url: str | None = None, sla: dict | None = None) -> tuple[str, str | None]:
+                  site_url: str | None = None, sla: dict | None = None,
+                  synonyms=None) -> tuple[str, str | None]:
     """Builds one edition strictly; returns (name, error message or None).
 
     `sla` holds the words of the SLA placeholders for this edition (gate.sla_text.phrases): the
     tariffs reach the pages only through it, and tariffs_digest() covers them in the manifest.
+    `synonyms` (gate.search.Synonyms, checked by build_all) go into the edition's search index.
     """
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -88,7 +90,7 @@ def build_edition(root: str, name: str, sections: list[str], out_dir: str,
         build(config)
         # the gate's search index, from this edition's own pages only (gate.search)
         from gate.search import write_index
-        write_index(Path(out_dir), Path(config["docs_dir"]), name)
+        write_index(Path(out_dir), Path(config["docs_dir"]), name, synonyms)
         return name, None
     except (MkDocsException, Exception) as exc:  # noqa: B014 - report any build failure by name
         detail = "; ".join(dict.fromkeys(collect.messages)) or str(exc)
@@ -103,6 +105,7 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
     root = Path(root).resolve()
     if problems := check_docs(root):
         raise BuildError(f"{len(problems)} problem(s) in docs/:\n  " + "\n  ".join(problems))
+    synonyms = _synonyms(root)
     tariffs = load_tariffs(tariffs_path)
     plan = plan_editions(tariffs)
     site = root / "site"
@@ -115,7 +118,7 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
     jobs = jobs or min(len(order), os.cpu_count() or 1)
     site_url = site_url or DEFAULT_SITE_URL
     args = [(str(root), n, sorted(plan[n]), str(staging / "editions" / n), site_url,
-             sla_phrases(tariffs, plan[n])) for n in order]
+             sla_phrases(tariffs, plan[n]), synonyms) for n in order]
     if jobs == 1:
         results = [build_edition(*a) for a in args]
     else:
@@ -141,6 +144,16 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
     shutil.rmtree(old, ignore_errors=True)
     log(f"built {len(plan)} editions ({', '.join(order)}) in {time.perf_counter() - started:.1f}s")
     return manifest
+
+
+def _synonyms(root: Path):
+    """The project's search-synonyms.yml, checked before any edition is built."""
+    from gate.search import SYNONYMS_FILE, SynonymsError, load_synonyms
+    try:
+        return load_synonyms(root / SYNONYMS_FILE, SYNONYMS_FILE)
+    except SynonymsError as exc:
+        raise BuildError(f"{len(exc.problems)} problem(s) in {SYNONYMS_FILE}:\n  "
+                         + "\n  ".join(exc.problems)) from None
 
 
 def check_fresh(root: Path, tariffs) -> dict:

@@ -3,9 +3,10 @@
 The edition is decided exactly as for pages (`gate.access.edition_for`); its index is the one
 `gate build` wrote into that edition's folder (gate.search), loaded in the background at start
 (or at first use) and shared by every request. Queries that find nothing (no result, or the best
-one lacks most of the query's words) and queries followed by a support request are counted in
-`search_misses` (query text, edition, time: no person); a query typed on letter by letter counts
-once. Staff see them on /api/search/gaps and with `gate search-gaps`.
+one lacks most of the query's words) and queries followed by a support request (the support
+form's view calls `note_support_request`) are counted in `search_misses` (query text, edition,
+time: no person); a query typed on letter by letter counts once. Staff see them on
+/api/search/gaps and with `gate search-gaps`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,26 @@
+"""gate.search.snippets: the title and snippet a visitor sees, escaped and marked."""
+
+from gate.search.snippets import SNIPPET_CHARS, mark
+
+
+def test_result_has_title_location_marked_escaped_snippet_and_score(small):
+    [first, *_] = small.search("цены не доходят")
+    assert first["title"] == "Остановилась загрузка цен"
+    assert first["location"] == "/maintenance/prices/"
+    assert "<mark>цены</mark>" in first["snippet"] and "<mark>доходят</mark>" in first["snippet"]
+    assert first["title_html"] == "Остановилась загрузка <mark>цен</mark>"
+    assert isinstance(first["score"], float) and first["score"] > 0
+    assert "цены" in first["matched"] and first["missing"] == []
+    script = small.search("script alert поля")[0]
+    assert "<script" not in script["snippet"].replace("<mark>", "").replace("</mark>", "")
+    assert "&lt;<mark>script</mark>&gt;<mark>alert</mark>(1)&lt;/" in script["snippet"]
+
+
+def test_snippet_is_short(small):
+    for r in small.search("касса"):
+        assert len(r["snippet"]) < SNIPPET_CHARS * 3
+
+
+def test_mark_merges_overlaps_and_escapes():
+    assert mark("a <b> c", [(0, 1), (2, 5), (3, 4)]) == "<mark>a</mark> <mark>&lt;b&gt;</mark> c"
+    assert mark("x & y", []) == "x &amp; y"
