@@ -6,6 +6,9 @@ certificate or key, and an independent scan by sslyze against Mozilla's "interme
 
 from __future__ import annotations
 
+import base64
+import datetime
+import http.server
 import os
 import socket
 import ssl
@@ -14,6 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -355,3 +359,93 @@ def test_a_good_pair_passes_and_without_tls_nothing_changes(config_env):
     assert not [line for line in directives if "ssl" in line.replace("secure_link", "")
                 or "http2" in line or "tls.conf" in line]
     assert f"        listen 127.0.0.1:{plain['EDGE_PORT']} default_server;" in directives
+
+
+# --- OCSP stapling, when the certificate names a responder --------------------------------------
+
+class _Responder(http.server.BaseHTTPRequestHandler):
+    """A real OCSP responder (RFC 6960 over http, GET or POST) answering 'good' for the leaf."""
+    leaf = ca = ca_key = None
+    asked = 0
+
+    def do_GET(self):
+        self._answer(base64.b64decode(unquote(self.path.lstrip("/"))))
+
+    def do_POST(self):
+        self._answer(self.rfile.read(int(self.headers["Content-Length"])))
+
+    def _answer(self, der: bytes):
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.x509 import ocsp
+
+        type(self).asked += 1
+        asked = ocsp.load_der_ocsp_request(der)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        body = (ocsp.OCSPResponseBuilder()
+                .add_response(cert=self.leaf, issuer=self.ca, algorithm=asked.hash_algorithm,
+                              cert_status=ocsp.OCSPCertStatus.GOOD, this_update=now,
+                              next_update=now + datetime.timedelta(days=1),
+                              revocation_time=None, revocation_reason=None)
+                .responder_id(ocsp.OCSPResponderEncoding.HASH, self.ca)
+                .sign(self.ca_key, hashes.SHA256())
+                .public_bytes(serialization.Encoding.DER))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ocsp-response")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def _stapled(port: int):
+    """The OCSP response the edge staples to its handshake, as sslyze receives it (or None)."""
+    import sslyze
+
+    scanner = sslyze.Scanner()
+    scanner.queue_scans([sslyze.ServerScanRequest(
+        server_location=sslyze.ServerNetworkLocation("localhost", port, ip_address="127.0.0.1"),
+        scan_commands={sslyze.ScanCommand.CERTIFICATE_INFO})])
+    (result,) = list(scanner.get_results())
+    deployment = result.scan_result.certificate_info.result.certificate_deployments[0]
+    return deployment.ocsp_response
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number")
+def test_ocsp_stapling_when_the_certificate_names_a_responder(config_env, tmp_path):
+    pytest.importorskip("sslyze")
+    ca = make_certificate(tmp_path, "ca", ca=True)
+    responder = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Responder)
+    url = f"http://127.0.0.1:{responder.server_address[1]}/"
+    leaf = make_certificate(tmp_path, "leaf", issuer=ca, ocsp=url)  # leaf + CA in one file
+    _Responder.leaf, _Responder.ca, _Responder.ca_key = leaf[2], ca[2], ca[3]
+    threading.Thread(target=responder.serve_forever, daemon=True).start()
+    run = tmp_path / "run"
+    env = {**config_env, "EDGE_DIR": str(run), "EDGE_PORT": str(free_port()),
+           "EDGE_TLS_CERT": str(leaf[0]), "EDGE_TLS_KEY": str(leaf[1]),
+           "USER_DIRECTIVE": "user root;" if os.getuid() == 0 else ""}
+    out = _edge_config(env)
+    assert out.returncode == 0, out.stderr
+    tls = (run / "tls.conf").read_text()
+    assert "ssl_stapling on;" in tls and "ssl_stapling_verify on;" in tls and url in tls
+    env.pop("NGINX", None)
+    nginx = subprocess.Popen([NGINX, "-c", str(run / "nginx.conf"), "-g", "daemon off;"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 15
+        while not port_open(int(env["EDGE_PORT"])):
+            assert nginx.poll() is None and time.monotonic() < deadline, nginx.stderr.read()
+            time.sleep(0.1)
+        stapled = None
+        while stapled is None and time.monotonic() < deadline:  # fetched after the first hello
+            stapled = _stapled(int(env["EDGE_PORT"]))
+            time.sleep(0.2)
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+        responder.shutdown()
+    assert stapled is not None and _Responder.asked >= 1
+    assert stapled.certificate_status.name == "GOOD" and stapled.serial_number == leaf[2].serial_number
+    log = (run / "error.log").read_text()
+    assert "[warn]" not in log and "[error]" not in log and "[emerg]" not in log, log
