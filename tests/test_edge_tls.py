@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -421,31 +422,68 @@ def test_ocsp_stapling_when_the_certificate_names_a_responder(config_env, tmp_pa
     leaf = make_certificate(tmp_path, "leaf", issuer=ca, ocsp=url)  # leaf + CA in one file
     _Responder.leaf, _Responder.ca, _Responder.ca_key = leaf[2], ca[2], ca[3]
     threading.Thread(target=responder.serve_forever, daemon=True).start()
-    run = tmp_path / "run"
-    env = {**config_env, "EDGE_DIR": str(run), "EDGE_PORT": str(free_port()),
-           "EDGE_TLS_CERT": str(leaf[0]), "EDGE_TLS_KEY": str(leaf[1]),
-           "USER_DIRECTIVE": "user root;" if os.getuid() == 0 else ""}
-    out = _edge_config(env)
-    assert out.returncode == 0, out.stderr
-    tls = (run / "tls.conf").read_text()
-    assert "ssl_stapling on;" in tls and "ssl_stapling_verify on;" in tls and url in tls
-    env.pop("NGINX", None)
-    nginx = subprocess.Popen([NGINX, "-c", str(run / "nginx.conf"), "-g", "daemon off;"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 15
-        while not port_open(int(env["EDGE_PORT"])):
-            assert nginx.poll() is None and time.monotonic() < deadline, nginx.stderr.read()
-            time.sleep(0.1)
-        stapled = None
-        while stapled is None and time.monotonic() < deadline:  # fetched after the first hello
-            stapled = _stapled(int(env["EDGE_PORT"]))
-            time.sleep(0.2)
+        with nginx_alone(config_env, tmp_path / "run", leaf) as (port, run):
+            stapled, deadline = None, time.monotonic() + 15
+            while stapled is None and time.monotonic() < deadline:  # fetched after a first hello
+                stapled = _stapled(port)
+                time.sleep(0.2)
+            tls = (run / "tls.conf").read_text()
     finally:
-        nginx.terminate()
-        nginx.wait(10)
         responder.shutdown()
+        responder.server_close()
+    assert "ssl_stapling on;" in tls and "ssl_stapling_verify on;" in tls and url in tls
     assert stapled is not None and _Responder.asked >= 1
     assert stapled.certificate_status.name == "GOOD" and stapled.serial_number == leaf[2].serial_number
     log = (run / "error.log").read_text()
     assert "[warn]" not in log and "[error]" not in log and "[emerg]" not in log, log
+
+
+@contextmanager
+def nginx_alone(config_env: dict, run: Path, certificate):
+    """The edge's nginx with `certificate` (make_certificate's result) and no gate behind it:
+    enough for handshakes. Yields (its https port, its runtime folder)."""
+    env = {**config_env, "EDGE_DIR": str(run), "EDGE_PORT": str(free_port()),
+           "EDGE_TLS_CERT": str(certificate[0]), "EDGE_TLS_KEY": str(certificate[1]),
+           "USER_DIRECTIVE": "user root;" if os.getuid() == 0 else ""}
+    out = _edge_config(env)
+    assert out.returncode == 0, out.stderr
+    env.pop("NGINX", None)
+    nginx = subprocess.Popen([NGINX, "-c", str(run / "nginx.conf"), "-g", "daemon off;"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    port = int(env["EDGE_PORT"])
+    try:
+        deadline = time.monotonic() + 15
+        while not port_open(port):
+            assert nginx.poll() is None and time.monotonic() < deadline, nginx.stderr.read()
+            time.sleep(0.1)
+        yield port, run
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
+
+
+def _served_serial(port: int) -> int:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # only looking at it
+    with handshake(port, context) as s:
+        der = s.getpeercert(binary_form=True)
+    from cryptography import x509
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_renewal_is_replacing_the_files_and_nginx_reload(config_env, tmp_path):
+    """What an ACME client's deploy hook does: new files in place, `nginx -s reload`."""
+    old = make_certificate(tmp_path, "site")
+    with nginx_alone(config_env, tmp_path / "run", old) as (port, run):
+        assert _served_serial(port) == old[2].serial_number
+        new = make_certificate(tmp_path, "site")  # the same two paths, new contents
+        assert new[2].serial_number != old[2].serial_number
+        reload = subprocess.run([NGINX, "-s", "reload", "-c", str(run / "nginx.conf")],
+                                capture_output=True, text=True, timeout=30,
+                                env={k: v for k, v in os.environ.items() if k != "NGINX"})
+        assert reload.returncode == 0, reload.stderr
+        deadline = time.monotonic() + 10
+        while _served_serial(port) != new[2].serial_number:
+            assert time.monotonic() < deadline, "nginx still serves the old certificate"
+            time.sleep(0.2)
