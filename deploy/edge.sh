@@ -13,7 +13,8 @@
 # without a passphrase) make EDGE_PORT speak https and HTTP/2 only; EDGE_HTTP_PORT adds a
 # plain-http listener that redirects every request to the same address on https. Both files
 # are checked before anything starts. Renewal: replace the files, then
-# `nginx -s reload -c $EDGE_DIR/nginx.conf`.
+# `nginx -s reload -c $EDGE_DIR/nginx.conf`. EDGE_RESOLVER: DNS servers for nginx to reach an
+# OCSP responder named in the certificate (default: those of /etc/resolv.conf).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -134,7 +134,7 @@ def _stapling(env, chain: list[bytes], run: Path) -> str:
         "\n    ".join(lines)
 
 
-def _redirect(env, edge_host: str, edge_port: int, http_port: int | None) -> str:
+def _redirect(edge_host: str, edge_port: int, http_port: int | None) -> str:
     if http_port is None:
         return "# No plain-http listener (EDGE_HTTP_PORT is not set)."
     target = "https://$host" + ("" if edge_port == 443 else f":{edge_port}") + "$request_uri"
@@ -174,7 +174,7 @@ def settings(env, run: Path, deploy: Path, edge_host: str, edge_port: int,
     text = (deploy / "tls.conf.template").read_text()
     for name, value in {"CERT": str(cert), "KEY": str(key),
                         "STAPLING": _stapling(env, chain, run),
-                        "HTTP_REDIRECT": _redirect(env, edge_host, edge_port, http_port)}.items():
+                        "HTTP_REDIRECT": _redirect(edge_host, edge_port, http_port)}.items():
         text = text.replace(f"@{name}@", value)
     conf = run / TLS_CONF
     conf.write_text(text)
