@@ -33,11 +33,12 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest
 
-# Plain http on 127.0.0.1:8080, so local mode (no Secure cookies); behind TLS run deploy/edge.sh
-# with GATE_MODE=production.
+# Plain http on 127.0.0.1:8080, so local mode (no Secure cookies); with EDGE_TLS_CERT and
+# EDGE_TLS_KEY it is https and production mode (Secure cookies, HSTS). GATE_MODE overrides both.
 edge: setup
 	$(BIN)/gate build
-	GATE_MODE=$${GATE_MODE:-local} sh deploy/edge.sh
+	if [ -n "$${EDGE_TLS_CERT:-}$${EDGE_TLS_KEY:-}" ]; then mode=production; else mode=local; fi; \
+	GATE_MODE=$${GATE_MODE:-$$mode} sh deploy/edge.sh
 
 bench: setup
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || echo "please install wrk (apt-get install wrk)"

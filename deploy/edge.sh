@@ -9,6 +9,12 @@
 # <instance>/edge), EDGE_WORKERS (auto), NGINX (nginx),
 # EDGE_USER (the nginx worker user when started as root; default root), and every GATE_*
 # setting of the gate (GATE_MODE defaults to production; GATE_TRUSTED_PROXIES to 1 here).
+# https: EDGE_TLS_CERT and EDGE_TLS_KEY (PEM files: the certificate with its chain, the key
+# without a passphrase) make EDGE_PORT speak https and HTTP/2 only; EDGE_HTTP_PORT adds a
+# plain-http listener that redirects every request to the same address on https. Both files
+# are checked before anything starts. Renewal: replace the files, then
+# `nginx -s reload -c $EDGE_DIR/nginx.conf`. EDGE_RESOLVER: DNS servers for nginx to reach an
+# OCSP responder named in the certificate (default: those of /etc/resolv.conf).
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -16,7 +22,8 @@ PROJECT=$(dirname "$HERE")
 BIN=${VENV_BIN:-$PROJECT/.venv/bin}
 PY="$BIN/python"
 GATE="$BIN/gate"
-NGINX=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+NGINX_BIN=${NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+unset NGINX  # nginx itself reads $NGINX as sockets inherited from a binary upgrade
 EDGE_HOST=${EDGE_HOST:-127.0.0.1}
 EDGE_PORT=${EDGE_PORT:-8080}
 GATE_PORT=${GATE_PORT:-8001}
@@ -26,7 +33,7 @@ export GATE_TRUSTED_PROXIES GATE_EDGE
 
 die() { echo "edge: $*" >&2; exit 1; }
 
-command -v "$NGINX" >/dev/null 2>&1 || die "nginx is not installed (apt-get install nginx)"
+command -v "$NGINX_BIN" >/dev/null 2>&1 || die "nginx is not installed (apt-get install nginx)"
 [ -x "$PY" ] && [ -x "$GATE" ] || die "$BIN has no gate: run make setup"
 
 if [ "$(id -u)" = 0 ]; then
@@ -42,8 +49,10 @@ SETTINGS=$(
     USER_DIRECTIVE="$USER_DIRECTIVE" "$PY" -m gate.edge_config
 ) || exit 1
 eval "$SETTINGS"
+SCHEME=http
+[ -n "${EDGE_TLS_CERT:-}" ] && SCHEME=https
 
-"$NGINX" -q -t -c "$CONF" || die "the generated $CONF does not pass nginx -t"
+"$NGINX_BIN" -q -t -c "$CONF" || die "the generated $CONF does not pass nginx -t"
 
 GATE_PID=""
 NGINX_PID=""
@@ -68,9 +77,9 @@ until "$PY" -c "import sys, urllib.request; urllib.request.urlopen('http://127.0
     sleep 0.5
 done
 
-"$NGINX" -c "$CONF" -g 'daemon off;' &
+"$NGINX_BIN" -c "$CONF" -g 'daemon off;' &
 NGINX_PID=$!
-echo "edge mode: http://$EDGE_HOST:$EDGE_PORT (nginx; the gate on 127.0.0.1:$GATE_PORT; logs in $RUN)"
+echo "edge mode: $SCHEME://$EDGE_HOST:$EDGE_PORT${EDGE_HTTP_PORT:+ (http://$EDGE_HOST:$EDGE_HTTP_PORT redirects there)} (nginx; the gate on 127.0.0.1:$GATE_PORT; logs in $RUN)"
 
 status=0
 wait "$NGINX_PID" || status=$?

@@ -6,6 +6,7 @@
   gate.access.may_see itself, so nginx and the gate cannot disagree on a section; tested
   against tests/data/access_truth_table.json with a real nginx.
 - `nginx.conf`: deploy/nginx.conf.template with absolute paths and ports filled in.
+- `tls.conf` with EDGE_TLS_CERT / EDGE_TLS_KEY: https, see gate.edge_tls.
 Both are readable by the owner only: the rules hold the ticket secret. It prints the shell
 assignments edge.sh needs (RUN, CONF). Any problem is one line on stderr and exit status 1.
 """
@@ -20,10 +21,11 @@ import socket
 import sys
 from pathlib import Path
 
-from gate import edge_tickets
+from gate import edge_tickets, edge_tls
 from gate.access import may_see
 from gate.identities import SESSION_COOKIE
 from gate.sections import SECTIONS
+from gate.security import security_headers
 
 RULES = "kb-rules.conf"
 GATE = "gate"  # $kb_target for "let the gate answer"
@@ -107,7 +109,7 @@ def rules(secret: str, editions: dict) -> str:
 
 def render(template: str, values: dict) -> str:
     for name, value in values.items():
-        if any(c in value for c in '"\\\n;{}$') and name not in ("HSTS", "USER_DIRECTIVE"):
+        if any(c in value for c in '"\\\n;{}$') and name not in ("HSTS", "USER_DIRECTIVE", "TLS"):
             raise ValueError(f"unsupported character in {name}: {value!r}")
         template = template.replace(f"@{name}@", value)
     return template
@@ -161,9 +163,15 @@ def write(env=None) -> tuple[Path, Path]:
     secret = edge_tickets.ticket_secret(instance.signing_key(cfg))
     _port_free("127.0.0.1", gate_port, "GATE_PORT")
     _port_free(edge_host, edge_port, "EDGE_PORT")
+    http_port = _port(env, "EDGE_HTTP_PORT", 0) if env.get("EDGE_HTTP_PORT") else None
+    if http_port is not None and http_port != edge_port:
+        _port_free(edge_host, http_port, "EDGE_HTTP_PORT")
     run = Path(env.get("EDGE_DIR") or cfg.instance / "edge").resolve()
     (run / "tmp").mkdir(parents=True, exist_ok=True)
     deploy = Path(env.get("EDGE_DEPLOY") or config.PROJECT_ROOT / "deploy").resolve()
+    tls = edge_tls.settings(env, run, deploy, edge_host, edge_port, http_port)
+    production = {}
+    security_headers(production, production=True)  # HSTS exactly as the gate sends it
     values = {
         "USER_DIRECTIVE": env.get("USER_DIRECTIVE", ""),
         "WORKERS": env.get("EDGE_WORKERS") or "auto",
@@ -174,7 +182,8 @@ def write(env=None) -> tuple[Path, Path]:
         "EDGE_PORT": str(edge_port),
         "GATE_PORT": str(gate_port),
         "HSTS": "" if cfg.local else
-                'add_header Strict-Transport-Security "max-age=31536000; includeSubDomains" always;',
+                f'add_header Strict-Transport-Security "{production["Strict-Transport-Security"]}" always;',
+        **tls,
     }
     text = render((deploy / "nginx.conf.template").read_text(), values)
     _write_private(run / RULES, rules(secret, editions))

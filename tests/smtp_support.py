@@ -214,8 +214,10 @@ def deliver_with_workers(database_url: str, cfg, workers: int = 4, seconds: floa
 
 # --- the gate as a process -------------------------------------------------------------------
 
-def wait_healthy(base: str, process: subprocess.Popen, log: Path, seconds: float = SERVER_START):
-    """Waits until `base`/healthz answers 200; fails with the log's tail if the process exits."""
+def wait_healthy(base: str, process: subprocess.Popen, log: Path, seconds: float = SERVER_START,
+                 tls=None):
+    """Waits until `base`/healthz answers 200 (https: `tls`, a client ssl context); fails with
+    the log's tail if the process exits."""
     def tail() -> str:
         try:
             return Path(log).read_text(errors="replace")[-3000:]
@@ -228,7 +230,7 @@ def wait_healthy(base: str, process: subprocess.Popen, log: Path, seconds: float
         if process.poll() is not None:
             raise RuntimeError(f"{process.args} exited with {process.returncode}:\n{tail()}")
         try:
-            with urllib.request.urlopen(base + "/healthz", timeout=2) as resp:
+            with urllib.request.urlopen(base + "/healthz", timeout=2, context=tls) as resp:
                 if resp.status == 200:
                     return
                 last = resp.status

@@ -9,9 +9,11 @@ browser profile per test. Every wait is explicit and bounded; nothing sleeps for
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -80,12 +82,14 @@ class Server:
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 
 
-@pytest.fixture(scope="module", params=["standalone", "edge"])
+@pytest.fixture(scope="module", params=["standalone", "edge", "edge-https"])
 def server(request, tmp_path_factory):
+    """The gate alone, edge mode, or edge mode over https (production mode: Secure cookies,
+    HSTS; a self-signed certificate the browser is told to accept)."""
     from gate.build import build_all
 
     mode = request.param
-    if mode == "edge" and NGINX is None:
+    if mode.startswith("edge") and NGINX is None:
         pytest.skip("edge mode needs nginx (apt-get install nginx)")
     tmp = tmp_path_factory.mktemp(f"browser-{mode}")
     root = make_project(tmp / "project", TEST_TARIFFS)
@@ -93,8 +97,16 @@ def server(request, tmp_path_factory):
     port = free_port()
     env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp / "instance"),
            "GATE_MODE": "local", "GATE_SMTP_HOST": "127.0.0.1", "GATE_SMTP_PORT": str(free_port())}
-    for name in ("GATE_TARIFFS", "GATE_DATABASE_URL", "GATE_EDGE"):
+    for name in ("GATE_TARIFFS", "GATE_DATABASE_URL", "GATE_EDGE", "EDGE_TLS_CERT",
+                 "EDGE_TLS_KEY", "EDGE_HTTP_PORT"):
         env.pop(name, None)
+    tls = None
+    if mode == "edge-https":
+        from tests.tls_support import make_certificate
+
+        cert, key = make_certificate(tmp, "edge")[:2]
+        env.update(GATE_MODE="production", EDGE_TLS_CERT=str(cert), EDGE_TLS_KEY=str(key))
+        tls = ssl.create_default_context(cafile=str(cert))
     for org, (tariff, people) in ORGS.items():
         _gate_cli(env, "org", "add", org, "--tariff", tariff)
         for email in people:
@@ -102,7 +114,7 @@ def server(request, tmp_path_factory):
                       stdin=PASSWORD + "\n")
     log = tmp / "serve.log"
     access_log = None
-    if mode == "edge":
+    if mode.startswith("edge"):
         env.update(EDGE_PORT=str(port), GATE_PORT=str(free_port()), EDGE_DIR=str(tmp / "edge"),
                    EDGE_WORKERS="1", NGINX=NGINX)
         command = ["sh", str(Path(__file__).resolve().parent.parent / "deploy/edge.sh")]
@@ -112,9 +124,9 @@ def server(request, tmp_path_factory):
     with open(log, "wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     try:
-        wait_healthy(base, process, log)
+        wait_healthy(base, process, log, tls=tls)
         yield Server(base, process, log, mode, access_log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)  # edge.sh stops nginx and the gate with it
@@ -134,6 +146,8 @@ def browser(tmp_path, server):
                 "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
                 "--lang=ru", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         options.add_argument(arg)
+    if server.base.startswith("https:"):
+        options.add_argument("--ignore-certificate-errors")  # the test's self-signed certificate
     options.add_experimental_option("prefs", {
         "credentials_enable_service": False,
         "profile.password_manager_enabled": False,
@@ -415,20 +429,23 @@ def test_article_to_support_request_and_back_to_the_list(browser, server):
 def test_edge_mode_serves_a_logged_in_persons_pages_from_nginx_itself(browser, server):
     """In a real browser the gate's two cookies (session token and edition ticket) come back,
     so nginx answers the section pages itself: its access log shows no upstream for them."""
-    if server.mode != "edge":
+    if not server.mode.startswith("edge"):
         pytest.skip("edge mode only")
     target = page_url("functionality")
     log_in(browser, server, FUNC_USER, "/")
     assert browser.get_cookie("kb_edge")["httpOnly"] is True
+    # https: production mode, Secure cookies that the browser still sends back
+    assert browser.get_cookie("kb_edge")["secure"] is server.base.startswith("https:")
     for _ in range(2):  # the second visit at the latest carries the ticket issued with the login
         browser.get(server.url(target))
         wait_for_path(browser, target, server)
     assert marker("functionality", "body") in browser.page_source
-    line = f'"GET {target} HTTP/1.1" 200 '
+    version = "2.0" if server.base.startswith("https:") else "1.1"  # chromium speaks h2 over TLS
+    line = re.compile(f'"GET {re.escape(target)} HTTP/{version}" 200 .*upstream=-')
 
     def served_by_nginx(_):
         text = server.access_log.read_text() if server.access_log.exists() else ""
-        return any(line in entry and "upstream=-" in entry for entry in text.splitlines())
+        return any(line.search(entry) for entry in text.splitlines())
 
     try:  # the access log is written in buffered lumps, at least once a second
         wait(browser, 5).until(served_by_nginx)

@@ -14,9 +14,11 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote, urlencode, urljoin, urlsplit
@@ -68,11 +70,13 @@ class Resp:
 
 
 def request(port: int, path: str, method: str = "GET", headers=None, body=None,
-            cookies=None) -> Resp:
+            cookies=None, tls: ssl.SSLContext | None = None) -> Resp:
+    """One request on its own connection; https with `tls` (the context that trusts the edge)."""
     headers = dict(headers or {})
     if cookies:
         headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    conn = (http.client.HTTPSConnection("127.0.0.1", port, timeout=15, context=tls) if tls
+            else http.client.HTTPConnection("127.0.0.1", port, timeout=15))
     try:
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
@@ -99,12 +103,13 @@ HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
 # --- the running edge ----------------------------------------------------------------------------
 
 class Edge:
-    def __init__(self, root, work, env, port, gate_port):
+    def __init__(self, root, work, env, port, gate_port, tls: ssl.SSLContext | None = None):
         self.root, self.work, self.env, self.port, self.gate_port = root, work, env, port, gate_port
-        self.origin = f"http://127.0.0.1:{port}"
+        self.tls = tls  # https: a client context that trusts the edge's certificate
+        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
 
     def get(self, path, **kw) -> Resp:
-        return request(self.port, path, **kw)
+        return request(self.port, path, tls=self.tls, **kw)
 
     def cli(self, *args, stdin: str | None = None) -> str:
         out = subprocess.run([sys.executable, "-m", "gate", *args], env=self.env, cwd=PROJECT,
@@ -129,6 +134,7 @@ class Edge:
                                  "Content-Type": "application/x-www-form-urlencoded"},
                         cookies={"kb_form": form_cookie} if form_cookie else None)
         assert resp.status == 303, (resp, resp.text[:500])
+        self.login_response = resp  # its Set-Cookie lines, for their flags
         cookies = {name: resp.cookie(name) for name in ("kb_session", "kb_edge")}
         assert all(cookies.values()), resp.headers.get_all("Set-Cookie")
         return cookies
@@ -146,16 +152,16 @@ class Edge:
         return tokens.issue(self.key, **args)
 
 
-@pytest.fixture(scope="module")
-def edge(built_project, tmp_path_factory):
-    root, _ = built_project
-    work = tmp_path_factory.mktemp("edge")
+@contextmanager
+def running_edge(root: Path, work: Path, tls: ssl.SSLContext | None = None, **settings):
+    """deploy/edge.sh for the built project `root`, its instance and runtime folder in `work`,
+    with the people of ORGS/USERS; `settings` add to its environment (EDGE_TLS_CERT, ...)."""
     port, gate_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "EDGE_", "KB_"))}
     env.update(GATE_ROOT=str(root), GATE_INSTANCE=str(work / "instance"),
                EDGE_DIR=str(work / "run"), EDGE_PORT=str(port), GATE_PORT=str(gate_port),
-               EDGE_WORKERS="2", NGINX=NGINX, PYTHONUNBUFFERED="1")
-    e = Edge(root, work, env, port, gate_port)
+               EDGE_WORKERS="2", NGINX=NGINX, PYTHONUNBUFFERED="1", **settings)
+    e = Edge(root, work, env, port, gate_port, tls)
     for org, tariff in ORGS.items():
         e.cli("org", "add", org, "--tariff", tariff)
     for email, org in USERS.items():
@@ -192,6 +198,13 @@ def edge(built_project, tmp_path_factory):
     while (port_open(port) or port_open(gate_port)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not port_open(port) and not port_open(gate_port), "edge.sh left nginx or the gate running"
+
+
+@pytest.fixture(scope="module")
+def edge(built_project, tmp_path_factory):
+    root, _ = built_project
+    with running_edge(root, tmp_path_factory.mktemp("edge")) as e:
+        yield e
 
 
 def page_url(section: str) -> str:
