@@ -2,7 +2,12 @@
 
 Builds the real project (docs/, mkdocs.yml, tariffs.yml, search-synonyms.yml) into a temporary copy, then asks every
 question as staff (edition `all`) and anonymously (edition `public`, public questions only) and
-prints top-1 / top-3 per question set. Latency: p50 / p99 of /api/search through the Flask test
+prints top-1 / top-3 per question set, for two sets apart: the tuning set
+(tests/data/questions-*.yml, which the ranking was tuned on) and the held-out set
+(tests/data/heldout/, written by someone else and never tuned on). A result counts for its
+article whether it points at the page or into it (`/page/#anchor`); for the held-out questions
+that name the heading of their answer (`anchor:`), the share whose article's result points at
+exactly that heading is printed too. Latency: p50 / p99 of /api/search through the Flask test
 client, for the questions and for the prefixes a search box sends while a question is typed,
 plus the engine alone (in process). With --url, latency is measured against a running gate
 instead (optionally with --token from `gate token`), paced under the per-client rate limit.
@@ -29,12 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 PROJECT = Path(__file__).resolve().parent.parent
 
 
-def load_questions():
+TUNING, HELDOUT = PROJECT / "tests/data", PROJECT / "tests/data/heldout"
+
+
+def load_questions(folder: Path = TUNING):
+    """Question set name -> [(question, expected article, expected anchor or None)]."""
     import yaml
     sets = {}
-    for path in sorted((PROJECT / "tests/data").glob("questions-*.yml")):
+    for path in sorted(folder.glob("questions-*.yml")):
         sets[path.stem.removeprefix("questions-")] = [
-            (item["q"], item["expect"]) for item in yaml.safe_load(path.read_text(encoding="utf-8"))]
+            (item["q"], item["expect"], item.get("anchor"))
+            for item in yaml.safe_load(path.read_text(encoding="utf-8"))]
     return sets
 
 
@@ -61,19 +71,32 @@ def typed_prefixes(question: str):
             for i in range(1, len(words) + 1)]
 
 
+def rank_of(locations: list[str], expected: str, anchor: str | None = None):
+    """(rank of the first result for the expected article, whether that result points at
+    `anchor`); a result counts for its article whether it points at it or into it."""
+    pages = [loc.partition("#")[0] for loc in locations]
+    if expected not in pages:
+        return None, False
+    i = pages.index(expected)
+    return i + 1, anchor is not None and locations[i] == f"{expected}#{anchor}"
+
+
 def evaluate(ask, sets, edition_has) -> list[str]:
-    lines, n1, n3, n = [], 0, 0, 0
-    misses = []
+    lines, misses = [], []
+    n = n1 = n3 = na = nh = 0
     for name, items in sets.items():
         k = a = b = 0
-        for q, expected in items:
+        for q, expected, anchor in items:
             if not edition_has(expected):
                 continue
             locations = [r["location"] for r in ask(q)]
-            rank = locations.index(expected) + 1 if expected in locations else None
+            rank, at_heading = rank_of(locations, expected, anchor)
             k += 1
             a += rank == 1
             b += rank is not None and rank <= 3
+            if anchor:
+                na += 1
+                nh += at_heading and rank <= 3
             if rank is None or rank > 3:
                 misses.append(f"      miss: {q!r} -> {expected}, got {locations[:3]}")
         if k:
@@ -81,6 +104,9 @@ def evaluate(ask, sets, edition_has) -> list[str]:
             n, n1, n3 = n + k, n1 + a, n3 + b
     if n:
         lines.append(f"    {'all sets':14} {n:3} questions   top-1 {n1 / n:5.1%}   top-3 {n3 / n:5.1%}")
+    if na:
+        lines.append(f"    {'at the heading':14} {na:3} questions with an anchor: the article's "
+                     f"result points at it in {nh / na:5.1%}")
     return lines + misses
 
 
@@ -96,8 +122,8 @@ def main(argv=None) -> None:
     parser.add_argument("--token", help="Bearer token for --url (gate token EMAIL)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds over all questions (default 5)")
     args = parser.parse_args(argv if argv is not None else [])
-    sets = load_questions()
-    everything = [q for items in sets.values() for q, _ in items]
+    sets, heldout = load_questions(TUNING), load_questions(HELDOUT)
+    everything = [q for group in (sets, heldout) for items in group.values() for q, _, _ in items]
 
     from gate import accounts, search
     from gate.factory import create_app
@@ -140,10 +166,11 @@ def main(argv=None) -> None:
             index = search.SearchIndex.load(root / "site/editions" / edition / search.INDEX_FILE)
             return {d["location"] for d in index.docs}
 
-        print("  quality through /api/search, edition all (staff):")
-        print("\n".join(evaluate(asker(staff), sets, pages_of("all").__contains__)))
-        print("  quality through /api/search, edition public (anonymous):")
-        print("\n".join(evaluate(asker(anonymous), sets, pages_of("public").__contains__)))
+        for label, questions in (("tuning set", sets), ("held-out set", heldout)):
+            print(f"  quality through /api/search, {label}, edition all (staff):")
+            print("\n".join(evaluate(asker(staff), questions, pages_of("all").__contains__)))
+            print(f"  quality through /api/search, {label}, edition public (anonymous):")
+            print("\n".join(evaluate(asker(anonymous), questions, pages_of("public").__contains__)))
 
         print(f"  latency (first query, loading index and analyzer: {first * 1000:.0f} ms):")
         typed = [p for q in everything for p in typed_prefixes(q)]
