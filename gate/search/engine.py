@@ -5,6 +5,14 @@ word becomes a slot of alternatives: the word itself, its synonyms (search-synon
 carried by the index), a typo correction or completion (gate.search.typos) and its stem, each
 with its own weight; a document scores the best alternative of each slot, plus a bonus for
 matching more of the query's words.
+
+Headings: every article's sections (a heading and its text) are ranked too, as documents of
+their own (BM25F over heading and text). An article gains from its best section, so a question
+whose words meet in one paragraph of a long article still finds it; and when that section
+holds the query's words better than the article as a whole, the result points into the article
+(`/page/#anchor`, the heading as its title, the article as its context), as Material's own
+search does. Titles: a query that repeats a run of an article's title word for word ranks it
+above articles that share only some of those words.
 """
 
 from __future__ import annotations
@@ -36,6 +44,31 @@ SYNONYM_WEIGHT = 0.8
 MIN_RELATIVE_SCORE = 0.15  # results far below the best one are noise
 STEM_WEIGHT = 0.5
 SECTION_ROOT_WEIGHT = 0.7  # a section's own page lists its articles: rarely the answer itself
+# Sections (a heading and its text) as documents of their own
+SECTION_WEIGHTS = {"title": 2.5, "text": 1.0}
+SECTION_LENGTH_B = {"title": 0.3, "text": 0.75}
+SECTION_BONUS = 0.7   # an article gains this share of its best section's score
+POINT_SHARE = 0.5     # the best section holds at least this share of the article's found words
+TITLE_RUN = 1.5       # bonus of an article whose title's words the query repeats in a row
+TITLE_PHRASE = 3      # title words in a row (or the whole title) that rank an article first
+
+
+def _bm25_postings(docs, weights, length_b):
+    """term -> [(document, BM25F weight)] over `docs` (each with "fields" and "lengths")."""
+    n = len(docs)
+    avg = {f: (sum(d["lengths"][f] for d in docs) / n if n else 0) or 1 for f in weights}
+    weighted: dict[int, dict[int, float]] = defaultdict(dict)
+    for di, doc in enumerate(docs):
+        for f, flat in doc["fields"].items():
+            norm = 1 - length_b[f] + length_b[f] * doc["lengths"][f] / avg[f]
+            for t, tf in zip(flat[::2], flat[1::2]):
+                weighted[t][di] = weighted[t].get(di, 0.0) + weights[f] * tf / norm
+    postings = {}
+    for t, per_doc in weighted.items():
+        df = len(per_doc)
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        postings[t] = [(d, idf * w / (K1 + w)) for d, w in per_doc.items()]
+    return postings
 
 
 @dataclass
@@ -56,19 +89,16 @@ class SearchIndex:
         self.term_id = {t: i for i, t in enumerate(self.terms)}
         self.surfaces: dict[str, int] = data["surfaces"]
         self.docs = data["docs"]
-        n = len(self.docs)
-        avg = {f: (sum(d["lengths"][f] for d in self.docs) / n if n else 0) or 1 for f in WEIGHTS}
-        weighted: dict[int, dict[int, float]] = defaultdict(dict)
-        for di, doc in enumerate(self.docs):
-            for f, flat in doc["fields"].items():
-                norm = 1 - LENGTH_B[f] + LENGTH_B[f] * doc["lengths"][f] / avg[f]
-                for t, tf in zip(flat[::2], flat[1::2]):
-                    weighted[t][di] = weighted[t].get(di, 0.0) + WEIGHTS[f] * tf / norm
-        self.postings: dict[int, list[tuple[int, float]]] = {}
-        for t, per_doc in weighted.items():
-            df = len(per_doc)
-            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
-            self.postings[t] = [(d, idf * w / (K1 + w)) for d, w in per_doc.items()]
+        self.postings = _bm25_postings(self.docs, WEIGHTS, LENGTH_B)
+        # every article's sections, numbered across the edition; section -> its article
+        self.sections = [s for d in self.docs for s in d["sections"]]
+        self.section_doc = [di for di, d in enumerate(self.docs) for _ in d["sections"]]
+        self.section_postings = _bm25_postings(self.sections, SECTION_WEIGHTS, SECTION_LENGTH_B)
+        # an article title's words in order, for runs of them repeated by a query
+        self.title_terms = [[t for _, _, t in sorted(zip(d["spans"]["title"][::3],
+                                                         d["spans"]["title"][1::3],
+                                                         d["spans"]["title"][2::3]))]
+                            for d in self.docs]
         self.df = {t: len(p) for t, p in self.postings.items()}
         self.spans = [{k: snippets.span_map(v) for k, v in d["spans"].items()} for d in self.docs]
         # vocabulary for corrections and completions: surface forms and lemmas
@@ -160,6 +190,53 @@ class SearchIndex:
         slots = self.parse(query)
         if not slots:
             return [], 0
+        scores, matched_slots, matched_terms = self._score(slots, self.postings)
+        if not scores:
+            return [], len(slots)
+        section_scores, section_slots, _ = self._score(slots, self.section_postings)
+        best_section: dict[int, int] = {}
+        for si, v in section_scores.items():
+            d = self.section_doc[si]
+            if d not in best_section or v > section_scores[best_section[d]]:
+                best_section[d] = si
+        total = len(slots)
+        exact = [{t for w, ids in slot.alternatives if w == 1.0 for t in ids} for slot in slots]
+        close = [{t for w, ids in slot.alternatives if w >= FUZZY_WEIGHT for t in ids}
+                 for slot in slots]
+        found = set().union(*close)
+        ranked = []
+        for d, s in scores.items():
+            si = best_section.get(d)
+            if si is not None:
+                s += SECTION_BONUS * section_scores[si]
+            prior = SECTION_ROOT_WEIGHT if self.docs[d]["location"].strip("/") in SECTIONS else 1.0
+            s *= prior * (1 + COORDINATION * len(matched_slots[d]) / total)
+            run, share = self._title_run(d, exact, close, found)
+            s *= 1 + TITLE_RUN * share
+            # the query repeats the whole title, or three of its words in a row: a title phrase
+            phrase = run >= min(TITLE_PHRASE, len(self.title_terms[d])) and run >= 2
+            ranked.append((phrase, s, d))
+        ranked.sort(key=lambda x: (not x[0], -x[1], x[2]))
+        ranked = [(s, d) for _, s, d in ranked]
+        top = max(s for s, _ in ranked)
+        results = []
+        for score, d in ranked[:limit]:
+            if score < top * MIN_RELATIVE_SCORE:
+                break
+            # a stem found stands for every word of that root in the document
+            terms = {m for t in matched_terms[d] for m in self.stem_members.get(t, [t])}
+            missing = [s.word for i, s in enumerate(slots) if i not in matched_slots[d]]
+            si = best_section.get(d)
+            section = None
+            if si is not None and len(section_slots[si]) >= POINT_SHARE * len(matched_slots[d]) \
+                    and section_slots[si] - self._title_slots(d, close):
+                section = self.sections[si]
+            results.append(snippets.result(self.docs[d], self.spans[d], score, terms, missing,
+                                           section))
+        return results, total
+
+    def _score(self, slots: list[Slot], postings: dict):
+        """Per document of `postings`: the score, the slots found, the terms found."""
         scores: dict[int, float] = defaultdict(float)
         matched_slots: dict[int, set[int]] = defaultdict(set)
         matched_terms: dict[int, set[int]] = defaultdict(set)
@@ -168,7 +245,7 @@ class SearchIndex:
             for weight, ids in slot.alternatives:
                 per_doc: dict[int, float] = defaultdict(float)
                 for t in ids:
-                    for d, w in self.postings.get(t, ()):
+                    for d, w in postings.get(t, ()):
                         per_doc[d] += w
                 for d, v in per_doc.items():
                     v *= weight
@@ -178,20 +255,34 @@ class SearchIndex:
             for d, v in best.items():
                 scores[d] += v
                 matched_slots[d].add(si)
-        if not scores:
-            return [], len(slots)
-        total = len(slots)
-        prior = [SECTION_ROOT_WEIGHT if doc["location"].strip("/") in SECTIONS else 1.0
-                 for doc in self.docs]
-        ranked = sorted(((s * prior[d] * (1 + COORDINATION * len(matched_slots[d]) / total), d)
-                         for d, s in scores.items()), key=lambda x: (-x[0], x[1]))
-        top = ranked[0][0]
-        results = []
-        for score, d in ranked[:limit]:
-            if score < top * MIN_RELATIVE_SCORE:
-                break
-            # a stem found stands for every word of that root in the document
-            terms = {m for t in matched_terms[d] for m in self.stem_members.get(t, [t])}
-            missing = [s.word for i, s in enumerate(slots) if i not in matched_slots[d]]
-            results.append(snippets.result(self.docs[d], self.spans[d], score, terms, missing))
-        return results, total
+        return scores, matched_slots, matched_terms
+
+    def _title_slots(self, d: int, close: list[set]) -> set[int]:
+        """The query's slots found in the article's title."""
+        title = set(self.title_terms[d])
+        return {i for i, terms in enumerate(close) if terms & title}
+
+    def _title_run(self, d: int, exact: list[set], close: list[set], found: set) -> tuple[int, float]:
+        """How many of the article's title words the query repeats exactly, in a row, and
+        which share of the title the query repeats in a row counting synonyms and corrections
+        too (0 below two words): 'настройка нового сервера Set10' repeats three of the four
+        words of «Настройка нового сервера магазина». `exact` and `close` hold each slot's
+        terms; `found` all of them."""
+        title = self.title_terms[d]
+        if len(title) < 2 or sum(t in found for t in title) < 2:
+            return 0, 0.0
+        near = _longest_run(close, title)
+        return _longest_run(exact, title), (near / len(title) if near >= 2 else 0.0)
+
+
+def _longest_run(words: list[set], title: list[int]) -> int:
+    """The longest run of consecutive query slots that match consecutive title words."""
+    best, previous = 0, [0] * (len(title) + 1)
+    for slot in words:
+        current = [0] * (len(title) + 1)
+        for j, t in enumerate(title):
+            if t in slot:
+                current[j + 1] = previous[j] + 1
+                best = max(best, current[j + 1])
+        previous = current
+    return best

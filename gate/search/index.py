@@ -21,7 +21,7 @@ from gate.search.synonyms import Synonyms
 
 INDEX_FILE = "search/kb_index.json"
 MATERIAL_INDEX = "search/search_index.json"
-INDEX_VERSION = 2  # 2: spellings and synonyms are part of the index
+INDEX_VERSION = 3  # 2: spellings and synonyms are part of the index; 3: headings as sections
 
 
 def source_of(docs_dir: Path, location: str) -> Path | None:
@@ -39,11 +39,12 @@ front_matter = frontmatter.of_file  # the build itself reports broken front matt
 
 
 def _pages(material_index: dict):
-    """Material's entries grouped into pages: location -> title, headings, text parts."""
+    """Material's entries grouped into pages: location -> title, headings, text parts, and
+    the sections (one per heading: anchor, heading, its text, its part's index in parts)."""
     pages: dict[str, dict] = {}
     for entry in material_index.get("docs", []):
         base, _, anchor = str(entry.get("location", "")).partition("#")
-        page = pages.setdefault(base, {"title": "", "headings": [], "parts": []})
+        page = pages.setdefault(base, {"title": "", "headings": [], "parts": [], "sections": []})
         title, text = clean_html(entry.get("title", "")), clean_html(entry.get("text", ""))
         if not anchor:
             page["title"] = page["title"] or title
@@ -52,6 +53,8 @@ def _pages(material_index: dict):
         else:
             page["headings"].append(title)
             sep = " " if title[-1:] in ".?!:" else ". "
+            page["sections"].append({"anchor": anchor, "title": title, "text": text,
+                                     "part": len(page["parts"])})
             page["parts"].append(title + sep + text if text else title)
     for page in pages.values():
         if not page["title"] and page["headings"]:
@@ -98,6 +101,10 @@ def build_index(edition_dir: Path, docs_dir: Path | None = None, edition: str = 
         description = str(meta.get("description") or "")
         title = page["title"] or str(meta.get("title") or "")
         body = " ".join(page["parts"])
+        starts, pos = [], 0
+        for part in page["parts"]:
+            starts.append(pos)
+            pos += len(part) + 1
         title_spans: list = []
         body_spans: list = []
         fields = {
@@ -107,6 +114,20 @@ def build_index(edition_dir: Path, docs_dir: Path | None = None, edition: str = 
             "headings": analyse(" . ".join(page["headings"])),
             "text": analyse(body, body_spans),
         }
+        sections = []
+        for section in page["sections"]:
+            start = starts[section["part"]]
+            heading_spans: list = []
+            counts = {"title": analyse(section["title"], heading_spans),
+                      "text": analyse(section["text"])}
+            sections.append({
+                "anchor": section["anchor"], "title": section["title"],
+                # where the section (its heading, then its text) lies in the page's body
+                "start": start, "end": start + len(page["parts"][section["part"]]),
+                "fields": {f: [x for kv in sorted(c.items()) for x in kv] for f, c in counts.items()},
+                "lengths": {f: sum(c.values()) for f, c in counts.items()},
+                "title_spans": heading_spans,
+            })
         docs.append({
             "location": "/" + base,
             "title": title,
@@ -115,6 +136,7 @@ def build_index(edition_dir: Path, docs_dir: Path | None = None, edition: str = 
             "fields": {f: [x for kv in sorted(c.items()) for x in kv] for f, c in fields.items()},
             "lengths": {f: sum(c.values()) for f, c in fields.items()},
             "spans": {"title": title_spans, "body": body_spans},
+            "sections": sections,
         })
     terms = [None] * len(term_ids)
     for term, i in term_ids.items():

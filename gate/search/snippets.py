@@ -22,10 +22,16 @@ def span_map(flat: list[int]) -> dict[int, list[tuple[int, int]]]:
     return spans
 
 
-def result(doc: dict, spans: dict, score: float, terms: set[int], missing: list[str]) -> dict:
+def result(doc: dict, spans: dict, score: float, terms: set[int], missing: list[str],
+           section: dict | None = None) -> dict:
     """One result: title, location, snippet, score, the title marked, the words found and not.
 
-    `spans` are the document's span maps ("title", "body"); `terms` every term to highlight."""
+    `spans` are the document's span maps ("title", "body"); `terms` every term to highlight.
+    With `section` (one of the document's sections), the result points at its heading: the
+    heading is its title, the snippet comes from the section's text, and `page` names the
+    article (title, location) as its context."""
+    if section is not None:
+        return _section_result(doc, spans, score, terms, missing, section)
     title_spans = sorted(s for t in terms for s in spans["title"].get(t, ()))
     body_spans = sorted(s for t in terms for s in spans["body"].get(t, ()))
     snippet, shown = _snippet(doc, spans["body"], body_spans, terms)
@@ -37,6 +43,31 @@ def result(doc: dict, spans: dict, score: float, terms: set[int], missing: list[
                 matched.append(word)
     return {"title": doc["title"], "location": doc["location"], "snippet": snippet,
             "score": round(score, 3), "title_html": mark(doc["title"], title_spans),
+            "matched": matched[:10], "missing": missing}
+
+
+def _section_result(doc, spans, score, terms, missing, section) -> dict:
+    start, end = section["start"], section["end"]
+    body = doc["body"][start:end]
+    heading_map = span_map(section["title_spans"])
+    body_map = {t: [(s - start, e - start) for s, e in spans["body"].get(t, ())
+                    if start <= s and e <= end] for t in terms}
+    part = {"title": section["title"], "body": body, "description": ""}
+    heading_spans = sorted(s for t in terms for s in heading_map.get(t, ()))
+    body_spans = sorted(s for t in terms for s in body_map.get(t, ()))
+    snippet, shown = _snippet(part, body_map, body_spans, terms)
+    matched = []
+    for text, found in ((section["title"], heading_spans), (body, shown)):
+        for s, e in found:
+            word = fold(text[s:e])
+            if word not in matched:
+                matched.append(word)
+    return {"title": section["title"], "location": f"{doc['location']}#{section['anchor']}",
+            "snippet": snippet, "score": round(score, 3),
+            "title_html": mark(section["title"], heading_spans),
+            "page": {"title": doc["title"], "location": doc["location"],
+                     "title_html": mark(doc["title"], sorted(
+                         s for t in terms for s in spans["title"].get(t, ())))},
             "matched": matched[:10], "missing": missing}
 
 

@@ -103,6 +103,6 @@ def small(small_edition, project_synonyms):
 
 
 def top(index, query):
-    """The location of the best result, or None."""
+    """The article of the best result (also when it points at a heading in it), or None."""
     results = index.search(query)
-    return results[0]["location"] if results else None
+    return results[0]["location"].partition("#")[0] if results else None

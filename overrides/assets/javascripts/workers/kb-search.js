@@ -35,19 +35,32 @@
     });
   }
 
-  /* The gate's answer as Material's result items: one article per item, its snippet as teaser. */
+  /* The gate's answer as Material's result items: one article per item, its snippet as teaser.
+     A result that points into an article (a heading) becomes Material's pair of the article
+     (its title, as context) and the section (heading and snippet), as Material's own search
+     shows a section it found. */
   function toMaterial(data) {
     var items = (data && data.results || []).map(function (r) {
       var terms = {};
       (r.matched || []).forEach(function (w) { terms[w] = true; });
       (r.missing || []).forEach(function (w) { terms[w] = false; });
-      return [{
+      var score = typeof r.score === "number" ? r.score : 0;
+      var doc = {
         location: r.location,
         title: r.title_html || escapeHTML(r.title || ""),
         text: r.snippet ? "<p>" + r.snippet + "</p>" : "",
-        score: typeof r.score === "number" ? r.score : 0,
+        score: score,
         terms: terms
-      }];
+      };
+      if (!r.page)
+        return [doc];
+      return [{
+        location: r.page.location,
+        title: r.page.title_html || escapeHTML(r.page.title || ""),
+        text: "",
+        score: score,
+        terms: terms
+      }, doc];
     });
     return {type: RESULT, data: {items: items}};
   }
