@@ -26,7 +26,8 @@ os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 MANIFEST = "manifest.json"
 # What a build reads besides docs/: a change in any of them makes site/ stale.
 BUILD_INPUTS = ("mkdocs.yml", "overrides", "gate/mkdocs_hooks.py", "gate/sections.py",
-                "gate/search", "gate/sla_text.py", "gate/frontmatter.py", "search-synonyms.yml")
+                "gate/search", "gate/sla_text.py", "gate/frontmatter.py", "gate/changes.py",
+                "search-synonyms.yml")
 
 
 # Sitemaps need absolute addresses: GATE_BASE_URL at build time, else the local address.
@@ -130,6 +131,7 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
     if errors:
         shutil.rmtree(staging, ignore_errors=True)
         raise BuildError("build failed:\n  " + "\n  ".join(errors))
+    _write_changes(root, staging, plan, site_url)
     manifest = {
         "source_digest": digest,
         "tariffs_digest": tariffs_digest(tariffs),
@@ -144,6 +146,16 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
     shutil.rmtree(old, ignore_errors=True)
     log(f"built {len(plan)} editions ({', '.join(order)}) in {time.perf_counter() - started:.1f}s")
     return manifest
+
+
+def _write_changes(root: Path, staging: Path, plan: dict, site_url: str) -> None:
+    """The authors' change notes: site/articles.json (all of them, never served) and each
+    edition's Atom feed of its own articles' notes (gate.changes)."""
+    from gate import changes
+    articles = changes.read_articles(root / "docs")
+    changes.write_articles(staging, articles)
+    for name, sections in plan.items():
+        changes.write_feed(staging / "editions" / name, changes.visible(articles, sections), site_url)
 
 
 def _synonyms(root: Path):

@@ -66,6 +66,36 @@ def _date(value):
     return f"must be a date YYYY-MM-DD, not {what}"
 
 
+MAX_NOTE = 300  # characters of a change note: one or two sentences
+
+
+def _changes(value):
+    """`changes:` is a list of {date: YYYY-MM-DD, note: text}: what changed for the reader.
+    A problem with one item starts with 'item N' (gate check gives that item's line)."""
+    if not isinstance(value, list) or not value:
+        return ("must be a list of changes, each '  - date: YYYY-MM-DD' with "
+                "'    note: what changed for the reader'")
+    for n, item in enumerate(value, 1):
+        if not isinstance(item, dict):
+            return f"item {n} must be a mapping with date: and note:, not {_kind(item)}"
+        unknown = sorted(str(k) for k in item if k not in ("date", "note"))
+        if unknown:
+            return f"item {n} has unknown field {unknown[0]!r} (allowed: date, note)"
+        if "date" not in item or "note" not in item:
+            return f"item {n} needs both date: and note:"
+        error = _date(item["date"])
+        if error:
+            return f"item {n}: date {error}"
+        if date.fromisoformat(str(item["date"])) > date.today():
+            return f"item {n}: date {item['date']} is in the future"
+        error = _text(item["note"])
+        if error:
+            return f"item {n}: note {error}"
+        if len(item["note"]) > MAX_NOTE:
+            return f"item {n}: note is longer than {MAX_NOTE} characters: say it in one or two sentences"
+    return None
+
+
 def _number(value):
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     return None if ok else f"must be a number, not {_kind(value)}"
@@ -78,8 +108,10 @@ FIELDS = {
     "keywords": (False, _words),
     "sources": (False, _urls),
     "updated": (False, _date),
+    "changes": (False, _changes),
     "order": (False, _number),
 }
+ITEM_RE = re.compile(r"^item (\d+)")
 
 
 def _kind(value) -> str:
@@ -172,12 +204,14 @@ def front_matter_problems(text: str) -> tuple[list[tuple[int, str]], int]:
         try:
             value = loader.construct_object(value_node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError) as exc:
-            what = "must be a date YYYY-MM-DD" if key == "updated" else "cannot be read"
+            what = {"updated": "must be a date YYYY-MM-DD",
+                    "changes": "cannot be read (each date must be a real date YYYY-MM-DD)"
+                    }.get(key, "cannot be read")
             problems.append((line, f"{key} {what} ({exc})"))
             continue
         error = FIELDS[key][1](value)
         if error:
-            problems.append((line, f"{key} {error}"))
+            problems.append((_item_line(value_node, error) or line, f"{key} {error}"))
         elif isinstance(value_node, yaml.ScalarNode) and not value_node.style \
                 and isinstance(value, str):
             end = value_node.end_mark
@@ -188,6 +222,14 @@ def front_matter_problems(text: str) -> tuple[list[tuple[int, str]], int]:
         if required and key not in seen:
             problems.append((1, f"missing required field {key!r} in front matter"))
     return problems, m.end()
+
+
+def _item_line(node, error: str) -> int | None:
+    """The line of the list item an error names ('item 2 ...'), for lists of mappings."""
+    m = ITEM_RE.match(error)
+    if m and isinstance(node, yaml.SequenceNode) and int(m.group(1)) <= len(node.value):
+        return node.value[int(m.group(1)) - 1].start_mark.line + 2
+    return None
 
 
 def _blank(match: re.Match) -> str:

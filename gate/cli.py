@@ -96,6 +96,49 @@ def search_gaps(engine, cfg, days, limit, as_json):
                        f"{','.join(r['editions'])}\t{r['query']}")
 
 
+@cli.command("feedback")
+@click.option("--days", type=click.IntRange(1, 3650), default=30, show_default=True,
+              help="look back this many days")
+@click.option("--json", "as_json", is_flag=True, help="as JSON")
+@with_engine
+def feedback_report(engine, cfg, days, as_json):
+    """Readers' votes per article: yes, no, reasons, comments, support requests filed after a
+    "no"; the largest share of "no" first (`--days 7`: the week's articles that fail)."""
+    from gate import changes, feedback
+    rows = feedback.report(engine, days=days, titles=changes.titles(
+        changes.load_articles(cfg.site_dir)))
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo(f"no feedback in the last {days} days")
+        return
+    click.echo("no%\tyes\tno\trequests\treasons\tpage\ttitle")
+    for r in rows:
+        reasons = ",".join(f"{k}:{n}" for k, n in sorted(r["reasons"].items())) or "-"
+        click.echo(f"{round(r['share_no'] * 100)}\t{r['yes']}\t{r['no']}\t{r['requests']}\t"
+                   f"{reasons}\t{r['page']}\t{r['title']}")
+    for r in rows:
+        for c in r["comments"]:
+            click.echo(f"comment\t{r['page']}\t{c['date']}\t{c['vote']}\t{c['reason'] or '-'}\t"
+                       + " ".join(c["text"].split()))
+
+
+@cli.command("digest")
+@click.option("--dry-run", "email", required=True, metavar="EMAIL",
+              help="print what this person would get now (the first line: whether subscribed)")
+@with_engine
+def digest_command(engine, cfg, email):
+    """The weekly digest of changes (sent by `gate serve`): what one person would get now."""
+    from gate import digest
+    from gate.instance import signing_key
+    from gate.tariffs import load_tariffs
+    base_url = cfg.base_url or "http://127.0.0.1:8000"
+    for line in digest.dry_run(engine, cfg, load_tariffs(cfg.tariffs_path),
+                               digest.secret(signing_key(cfg)), email, base_url):
+        click.echo(line)
+
+
 for group in (org, user, token):
     cli.add_command(group)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -25,6 +26,7 @@ SETTINGS = {
     "GATE_SMTP_PORT": ("25", "its port"),
     "GATE_SUPPORT_EMAIL": ("support@localhost", "where support requests are delivered"),
     "GATE_MAIL_FROM": ("kb@localhost", "sender address of the gate's e-mails"),
+    "GATE_DIGEST_AT": ("mon 09:00", "weekday and time (GATE_TIMEZONE) the weekly digest is sent"),
 }
 
 
@@ -48,6 +50,7 @@ class Config:
     smtp_port: int = 25
     support_email: str = "support@localhost"
     mail_from: str = "kb@localhost"
+    digest_at: str = "mon 09:00"
 
     @property
     def local(self) -> bool:
@@ -91,6 +94,9 @@ def from_env(env=None) -> Config:
     if secret is not None and len(secret.encode()) < 32:
         raise ConfigError("GATE_SECRET_KEY must be at least 32 bytes")
     base_url = (env.get("GATE_BASE_URL") or "").rstrip("/") or None
+    digest_at = env.get("GATE_DIGEST_AT") or "mon 09:00"
+    if not _weekly_time(digest_at):
+        raise ConfigError(f"GATE_DIGEST_AT must be a weekday and a time like 'mon 09:00', not '{digest_at}'")
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError("GATE_BASE_URL must start with http:// or https://")
     return Config(
@@ -108,4 +114,15 @@ def from_env(env=None) -> Config:
         smtp_port=smtp_port,
         support_email=env.get("GATE_SUPPORT_EMAIL", "support@localhost"),
         mail_from=env.get("GATE_MAIL_FROM", "kb@localhost"),
+        digest_at=digest_at,
     )
+
+
+def _weekly_time(value: str) -> bool:
+    """'mon 09:00': a weekday (mon ... sun) and a time (the weekly digest's schedule)."""
+    day, _, clock = value.strip().lower().partition(" ")
+    try:
+        time.fromisoformat(clock.strip())
+    except ValueError:
+        return False
+    return day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

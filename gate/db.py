@@ -113,6 +113,63 @@ search_misses = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False),
 )
 
+# Readers' feedback (issue 19): one vote per voter and page, the last one counts. `voter` is
+# "u<user id>" for a person, "b<hash of the browser's kb_voter cookie>" for an anonymous visitor
+# on a public page.
+feedback = sa.Table(
+    "feedback", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("page", sa.String(500), nullable=False),
+    sa.Column("voter", sa.String(80), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=True, index=True),
+    sa.Column("vote", sa.String(10), nullable=False),          # yes / no
+    sa.Column("reason", sa.String(20), nullable=True),          # gate.feedback.REASONS
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("edition", sa.String(100), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False, index=True),
+    sa.UniqueConstraint("voter", "page", name="uq_feedback_voter_page"),
+)
+
+# Support requests filed from the "no" of a feedback form: which article they came from.
+feedback_requests = sa.Table(
+    "feedback_requests", metadata,
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("support_requests.id"), primary_key=True),
+    sa.Column("page", sa.String(500), nullable=False, index=True),
+    sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.id"), nullable=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# Personal feed keys (/feed.xml?key=...): the key is derived from the row (gate.changes), so
+# nothing secret is stored; revoking sets revoked_at.
+feed_keys = sa.Table(
+    "feed_keys", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("nonce", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
+)
+
+# People who opted into the weekly digest (off by default).
+digest_subscriptions = sa.Table(
+    "digest_subscriptions", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+# One row per weekly digest: the slot's key is the primary key, so across every process and host
+# exactly one claims it. `known` lists the changes the site had then (JSON), so the next digest
+# announces only what is new since.
+digest_runs = sa.Table(
+    "digest_runs", metadata,
+    sa.Column("slot", sa.String(20), primary_key=True),      # ISO week, e.g. 2026-W49
+    sa.Column("claimed_by", sa.String(200), nullable=False),
+    sa.Column("claimed_at", sa.DateTime, nullable=False),
+    sa.Column("known", sa.Text, nullable=False),
+    sa.Column("mails", sa.Integer, nullable=False),
+)
+
 schema_version = sa.Table(
     "schema_version", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -137,8 +194,14 @@ def _v3(conn):
         conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(200)")
 
 
+def _v4(conn):
+    """Readers' feedback, feed keys and the weekly digest (issue 19)."""
+    metadata.create_all(conn, tables=[feedback, feedback_requests, feed_keys,
+                                      digest_subscriptions, digest_runs])
+
+
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1, _v2, _v3]
+MIGRATIONS = [_v1, _v2, _v3, _v4]
 # a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
 _MIGRATION_LOCK = 0x67617465  # "gate"
 

@@ -15,7 +15,7 @@ from gate.instance import open_database, signing_key
 from gate.site import load_site
 from gate.tariffs import load_tariffs
 from gate.throttle import Throttle
-from gate.views import auth, pages, search, support
+from gate.views import auth, changes, feedback, pages, search, support
 from gate.web import csrf, responses, visitor
 from gate.web.fastpath import FastPages
 from gate.web.runtime import Gate
@@ -52,7 +52,8 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     visitor.init_app(app)    # first: every later check knows the visitor
     csrf.init_app(app)       # the Origin check and CSRF tokens of every form
     responses.init_app(app)  # security and cache headers on every answer
-    for blueprint in (auth.bp, support.bp, search.bp, pages.bp):  # pages last: its catch-all
+    for blueprint in (auth.bp, support.bp, search.bp, feedback.bp, changes.bp,
+                      pages.bp):  # pages last: its catch-all
         app.register_blueprint(blueprint)
     search.warm_up(editions.values())
 

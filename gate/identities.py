@@ -104,6 +104,18 @@ class Identities:
             return None
         return identity_of(user, org, self.tariffs, snap.today, session_id=sid)
 
+    def person(self, user_id: int) -> Identity | None:
+        """The identity of a person as it stands now, without a token (a feed key's owner), or
+        None when they may not be anyone (unknown, disabled)."""
+        snap = self.snapshot()
+        if user_id not in snap.users:
+            snap = self.snapshot(force_if_older=1.0)
+        user = snap.users.get(user_id)
+        org = snap.orgs.get(user.org_id) if user is not None else None
+        if user is None or org is None:
+            return None
+        return identity_of(user, org, self.tariffs, snap.today)
+
     # --- login sessions ----------------------------------------------------------------------
     def start_session(self, conn, user_id: int) -> str:
         """A new login session; returns its secret (only its hash is stored)."""

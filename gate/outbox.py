@@ -43,6 +43,9 @@ def _process() -> str:
     return f"{socket.gethostname()}|{namespace}|{os.getpid()}"
 
 
+process_name = _process  # also who claimed a weekly digest (gate.digest)
+
+
 def _dead_here(holder: str | None) -> bool:
     """Whether a lease's holder was a process of this host and PID namespace that is gone
     (killed with -9, say): then nobody is sending that message and the lease may go."""
@@ -88,7 +91,8 @@ def _clean_header(value: str) -> str:
 
 
 def build_message(cfg, to: str, subject: str, text: str, message_id: str,
-                  attachments=(), reply_to: str | None = None) -> EmailMessage:
+                  attachments=(), reply_to: str | None = None,
+                  headers: dict | None = None) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = _clean_header(cfg.mail_from)
     msg["To"] = _clean_header(to)
@@ -98,6 +102,8 @@ def build_message(cfg, to: str, subject: str, text: str, message_id: str,
     msg["Message-ID"] = f"<{_clean_header(message_id)}@{domain}>"
     if reply_to:
         msg["Reply-To"] = _clean_header(reply_to)
+    for name, value in (headers or {}).items():  # e.g. List-Unsubscribe of the digest
+        msg[name] = _clean_header(value)
     msg.set_content(text)
     for name, content_type, data in attachments:
         maintype, _, subtype = (content_type or "application/octet-stream").partition("/")
@@ -106,10 +112,11 @@ def build_message(cfg, to: str, subject: str, text: str, message_id: str,
 
 
 def enqueue(conn, cfg, *, to: str, subject: str, text: str, message_id: str | None = None,
-            attachments=(), reply_to: str | None = None, request_id: int | None = None) -> str:
+            attachments=(), reply_to: str | None = None, request_id: int | None = None,
+            headers: dict | None = None) -> str:
     """Stores one message in the caller's transaction; returns its Message-ID."""
     message_id = message_id or make_msgid()[1:-1].partition("@")[0]
-    msg = build_message(cfg, to, subject, text, message_id, attachments, reply_to)
+    msg = build_message(cfg, to, subject, text, message_id, attachments, reply_to, headers)
     now = utcnow()
     conn.execute(outbox.insert().values(
         message_id=msg["Message-ID"], recipient=_clean_header(to),

@@ -6,7 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from gate import outbox, sla, workdays
+from gate import feedback, outbox, sla, workdays
 from gate.clock import utcnow
 from gate.db import attachments, orgs, outbox as outbox_t, support_requests, users
 
@@ -60,6 +60,9 @@ def create(engine, cfg, tariffs, identity, fields: dict, files: list, base_url: 
         for name, content_type, data in files:
             conn.execute(attachments.insert().values(request_id=number, filename=name,
                                                      content_type=content_type, data=data))
+        if fields.get("feedback"):  # filed from the "no" of an article's feedback form
+            page, feedback_id = fields["feedback"]
+            feedback.note_request(conn, number, page, feedback_id)
         text = mail_text(number, identity, fields, due, cfg.timezone, base_url)
         outbox.enqueue(conn, cfg, to=cfg.support_email, reply_to=identity.email,
                        subject=f"[KB-{number}] {fields['subject']}", text=text,
@@ -86,7 +89,8 @@ def mail_text(number, identity, f, due, tz, base_url) -> str:
         f"Критичность: {CRITICALITIES[f['criticality']]}",
         f"Магазин: {f['store']}",
         f"Затронуто касс: {f['registers']}",
-        f"Статья: {f.get('from') or '—'}",
+        f"Статья: {f.get('from') or '—'}"
+        + (" (обращение из отзыва «статья не помогла»)" if f.get("feedback") else ""),
         f"Зарегистрировать до: {_fmt(due.register_by, tz)}",
         f"Консультация до: {_fmt(due.consult_by, tz)}",
         f"Обходное решение до: {_fmt(due.workaround_by, tz)}",

@@ -7,10 +7,12 @@ checks that every route of the application is covered.
 
 from __future__ import annotations
 
-EXACT = ("/login", "/logout", "/healthz")
+# /feed.xml: each edition has its own, chosen by the session cookie or a personal ?key= that
+# only the gate can check (gate.views.changes), so nginx never serves it as a file.
+EXACT = ("/login", "/logout", "/healthz", "/feed.xml")
 PREFIXES = ("/account/", "/password/", "/support/", "/api/")
 # Files of site/ that are never served as files: the gate answers them (404).
-INTERNAL_EXACT = ("/403.html", "/manifest.json")
+INTERNAL_EXACT = ("/403.html", "/manifest.json", "/articles.json")
 INTERNAL_PREFIXES = ("/editions/",)
 
 

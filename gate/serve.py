@@ -38,6 +38,7 @@ def ensure_demo_accounts(app) -> None:
 def serve(cfg, host: str, port: int, threads: int = 8) -> int:
     import waitress
 
+    from gate import digest
     from gate.factory import create_app
     from gate.outbox import Worker
 
@@ -49,9 +50,18 @@ def serve(cfg, host: str, port: int, threads: int = 8) -> int:
         print("warning: GATE_BASE_URL is not set: password reset links cannot be mailed "
               "(a link built from the request's Host header could be sent to another site)",
               file=sys.stderr)
-    worker = Worker(app.extensions["gate"].engine, cfg)
-    app.extensions["gate"].outbox_worker = worker
+    gate = app.extensions["gate"]
+    worker = Worker(gate.engine, cfg)
+    gate.outbox_worker = worker
     worker.start()
+    # the weekly digest: every process looks, one claims the week (gate.digest); its links need
+    # GATE_BASE_URL in production
+    base_url = cfg.base_url or (f"http://127.0.0.1:{port}" if cfg.local else None)
+    if base_url is None:
+        print("warning: GATE_BASE_URL is not set: the weekly digest is not sent", file=sys.stderr)
+    sender = digest.Sender(gate.engine, cfg, gate.tariffs, digest.secret(gate.key), base_url,
+                           poke=worker.poke)
+    sender.start()
     print(f"serving the knowledge base on http://{host}:{port} ({cfg.mode} mode)", flush=True)
     try:
         # send_bytes: a page (~25 KB) is written by the server loop in one go instead of by the
@@ -60,6 +70,7 @@ def serve(cfg, host: str, port: int, threads: int = 8) -> int:
                        clear_untrusted_proxy_headers=False, channel_timeout=60,
                        send_bytes=262144)
     finally:
+        sender.stop()
         worker.stop()
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 from pathlib import Path
@@ -49,8 +50,12 @@ def make_project(root: Path, tariffs: str = TEST_TARIFFS) -> Path:
     (docs / "assets").mkdir(parents=True)
     shutil.copy(PROJECT / "docs/assets/kb.css", docs / "assets/kb.css")
     links = "\n".join(f"- [{marker(s, 'title')}]({s}/{marker(s, 'slug')}.md)" for s in SECTIONS)
+    # change notes (yesterday's, so the first digest lists them): a marker article's note
+    # carries its body marker, so a note that reaches the wrong reader is caught as a leak
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
     (docs / "index.md").write_text(
-        f"---\ntitle: Главная\ndescription: Главная страница.\n---\n\nПубличнаястраница.\n\n{links}\n"
+        f"---\ntitle: Главная\ndescription: Главная страница.\nchanges:\n  - date: {yesterday}\n"
+        f"    note: Обновили публичнуюзаметку.\n---\n\nПубличнаястраница.\n\n{links}\n"
         "\n[Обратиться в поддержку](/support/new?from=/)\n")
     for i, (section, title) in enumerate(SECTIONS.items()):
         d = docs / section
@@ -61,7 +66,8 @@ def make_project(root: Path, tariffs: str = TEST_TARIFFS) -> Path:
         others = [s for s in SECTIONS if s != section]
         other = others[i % len(others)]
         (d / f"{marker(section, 'slug')}.md").write_text(
-            f"---\ntitle: {marker(section, 'title')}\ndescription: Маркер.\norder: 10\n---\n\n"
+            f"---\ntitle: {marker(section, 'title')}\ndescription: Маркер.\norder: 10\n"
+            f"changes:\n  - date: {yesterday}\n    note: Дописали {marker(section, 'body')}.\n---\n\n"
             f"## Раздел статьи\n\n{marker(section, 'body')} и ещё немного текста.\n\n"
             f"См. [{marker(other, 'title')}](../{other}/{marker(other, 'slug')}.md) и "
             f"[главную](../index.md).\n\n"

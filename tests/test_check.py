@@ -87,7 +87,7 @@ BAD = {
     "no description": (article(T), 1, "missing required field 'description' in front matter"),
     "unknown field": (article(T + D + "tags: [касса]\n"), 4,
                       "unknown field 'tags' in front matter (allowed: title, description, "
-                      "keywords, sources, updated, order)"),
+                      "keywords, sources, updated, changes, order)"),
     "misspelt field": (article(T + D + "keyword: [касса]\n"), 4, "unknown field 'keyword'"),
     "field twice": (article(T + D + "title: Другая\n"), 4, "field 'title' is given twice"),
     "empty title": (article("title:\n" + D), 2, "title must be text, not nothing"),

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, request
 
+from gate import feedback as feedback_store
 from gate import requests_store as store
 from gate.clock import utcnow
 from gate.db import attachments, users
-from gate.views import search
+from gate.views import feedback, search
 from gate.views.support_form import MAX_FILES, SupportForm, from_value
 from gate.web.responses import login_required, message, render_in_site, see_other
 from gate.web.runtime import current_gate as _gate
@@ -28,17 +29,37 @@ def new():
     if request.method == "GET":
         form = SupportForm(formdata=None)
         form.origin.data = from_value(request.args.get("from"))
+        if request.args.get("via") == "feedback" and form.origin.data:
+            _from_feedback(form)
         return _form(form)
     form = SupportForm()
     if not form.validate():
         return _form(form, status=422)
     gate = _gate()
     base = gate.cfg.base_url or request.host_url.rstrip("/")
+    fields = form.fields_to_store()
+    if form.via.data == "feedback" and fields["from"]:
+        vote = feedback_store.latest(gate.engine, fields["from"], feedback.voters())
+        fields["feedback"] = (fields["from"], vote.id if vote is not None else None)
     number = store.create(gate.engine, gate.cfg, gate.tariffs, g.identity,
-                          form.fields_to_store(), form.files, base, gate.calendar)
+                          fields, form.files, base, gate.calendar)
     gate.poke_outbox()
     search.note_support_request()  # what was searched just before did not answer it
     return see_other(f"/support/{number}/")
+
+
+def _from_feedback(form: SupportForm) -> None:
+    """Opened from an article's "no": the request will say so, and its description starts with
+    the reader's reason and comment (kept with the vote, so the comment never rides in a URL)."""
+    form.via.data = "feedback"
+    vote = feedback_store.latest(_gate().engine, form.origin.data, feedback.voters())
+    if vote is None or vote.vote != "no":
+        return
+    reason = feedback_store.REASONS.get(vote.reason or "")
+    parts = [f"Статья не помогла{': ' + reason.lower() if reason else ''}."]
+    if vote.comment:
+        parts.append(vote.comment)
+    form.description.data = "\n\n".join(parts)
 
 
 def _org_id() -> int:

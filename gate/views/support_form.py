@@ -94,8 +94,14 @@ def _content_type(value: str | None) -> str:
     return "application/octet-stream"
 
 
+def _via(value):
+    """Where the form was opened from: only "feedback" (an article's "no") is remembered."""
+    return "feedback" if value == "feedback" else ""
+
+
 class SupportForm(FlaskForm):
     origin = HiddenField(name="from", filters=[from_value])
+    via = HiddenField(filters=[_via])
     phone = StringField("Телефон для связи", filters=[_strip], validators=[_no_nul, _phone])
     category = SelectField("Тема", choices=[SelectChoice("", "— выберите —")] + [
         SelectChoice(key, title, {"data-in-sla": "yes" if in_sla else "no"})
