@@ -184,13 +184,18 @@ def main(argv=None) -> None:
                     timings.append(time.perf_counter() - t)
             print(latency_lines(label, timings))
         index = search.SearchIndex.load(root / "site/editions/all" / search.INDEX_FILE).prepare()
-        timings = []
+        timings, cpu = [], []
         for _ in range(args.rounds):
             for q in everything + typed:
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.thread_time()
                 index.search(q)
+                cpu.append(time.thread_time() - c)
                 timings.append(time.perf_counter() - t)
         print(latency_lines("engine alone (in process)", timings))
+        # the CPU time of each search: what it costs without other processes taking the cores
+        # (the wall-clock figures above include waiting for a core on a loaded machine)
+        print(latency_lines("engine alone, CPU time per search", cpu)
+              + f"   (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
         if args.url:
             headers = {"Accept": "application/json"}
             if args.token:
