@@ -10,7 +10,7 @@ import secrets
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, request, url_for
 
-from gate import accounts, outbox
+from gate import accounts, contacts, outbox
 from gate.clock import utcnow
 from gate.db import password_resets, users
 from gate.security import safe_next
@@ -18,6 +18,7 @@ from gate.throttle import KNOWN_FOR
 from gate.web.csrf import exempt
 from gate.web.responses import login_required, message, render_in_site, see_other
 from gate.web.runtime import current_gate as _gate
+from gate.web.storage import NOT_CHANGED, if_storage_fails
 from gate.web.visitor import cookie_flags
 
 DEVICE_COOKIE = "kb_device"
@@ -25,6 +26,9 @@ DEVICE_COOKIE = "kb_device"
 bp = Blueprint("auth", __name__)
 RESET_TTL = dt.timedelta(minutes=30)
 BAD_LOGIN = "Неверный e-mail или пароль."
+# a full disk or a database away (gate.web.storage answers 503 with these)
+NO_LOGIN = ("Войти сейчас не получится: хранилище базы знаний недоступно (заполнен диск или не "
+            "отвечает база данных). Вход не выполнен; повторите через минуту.")
 
 
 def client_address() -> str:
@@ -48,6 +52,8 @@ def login():
                                                  f"Повторите через {wait} с.")
         resp.headers["Retry-After"] = str(wait)
         return resp
+    if_storage_fails(lambda: render_in_site("Вход", "login.html", next=next_path, email=email,
+                                            error=NO_LOGIN))
     with gate.engine.begin() as conn:
         row = accounts.authenticate(conn, email, password)
         ident = accounts.identity(conn, row.id, gate.tariffs, gate.cfg.timezone) if row else None
@@ -79,6 +85,9 @@ def logout_page():
 @bp.route("/logout", methods=["POST"])
 @exempt  # the logout form is on prebuilt pages: the Origin check alone protects it
 def logout():
+    if_storage_fails(lambda: message("Выход не выполнен", f"{NOT_CHANGED} Вы остаётесь в базе "
+                                     "знаний; чтобы выйти, нажмите «Выйти» ещё раз позже.",
+                                     link=("/logout", "Выйти")))
     if g.identity is not None and g.identity.session_id:
         _gate().identities.end_session(g.identity.session_id)
     g.new_token, g.clear_cookie = None, True
@@ -98,6 +107,8 @@ def change_password():
     current = request.form.get("current") or ""
     new, repeat = request.form.get("new") or "", request.form.get("repeat") or ""
     error = None
+    if_storage_fails(lambda: render_in_site("Профиль", "account.html", opening=gate.tariffs,
+                                            error=f"Пароль не изменён. {NOT_CHANGED}"))
     with gate.engine.begin() as conn:
         row = conn.execute(sa.select(users).where(users.c.id == g.identity.user_id)).first()
         if not accounts.verify_password(row.password_hash, current):
@@ -137,7 +148,7 @@ def reset_link_base() -> str | None:
 def forgot():
     if reset_link_base() is None:
         return message("Восстановление пароля", "Восстановление пароля по почте на этом сервере "
-                       "не настроено. Напишите в поддержку: sd@crystals.ru — вам выдадут новый "
+                       f"не настроено. Напишите в поддержку: {contacts.EMAIL} — вам выдадут новый "
                        "пароль.")
     if request.method == "GET":
         return render_in_site("Восстановление пароля", "forgot.html")
@@ -150,6 +161,8 @@ def forgot():
         return render_in_site("Восстановление пароля", "forgot.html", status=429,
                               error=f"Слишком много запросов. Повторите через {wait} с.")
     gate.throttle.failed(address, account)  # every request counts
+    if_storage_fails(lambda: render_in_site("Восстановление пароля", "forgot.html",
+                                            error=f"Письмо не отправлено. {NOT_CHANGED}"))
     with gate.engine.begin() as conn:
         try:
             row = conn.execute(sa.select(users).where(
@@ -176,6 +189,9 @@ def forgot():
 @bp.route("/password/reset/<secret>", methods=["GET", "POST"])
 def reset(secret):
     gate = _gate()
+    if request.method == "POST":
+        if_storage_fails(lambda: render_in_site("Новый пароль", "reset.html", secret=secret,
+                                                error=f"Пароль не изменён. {NOT_CHANGED}"))
     with gate.engine.begin() as conn:
         row = conn.execute(sa.select(password_resets).where(
             password_resets.c.id == _reset_id(secret[:200]))).first()

@@ -5,21 +5,23 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, request
 
-from gate import requests_store as store
+from gate import contacts, requests_store as store
 from gate.clock import utcnow
 from gate.db import attachments, users
 from gate.views import search
 from gate.views.support_form import MAX_FILES, SupportForm, from_value
 from gate.web.responses import login_required, message, render_in_site, see_other
 from gate.web.runtime import current_gate as _gate
+from gate.web.storage import if_storage_fails
 
 bp = Blueprint("support", __name__)
 ID = "int(max=2147483647)"  # ids are 32-bit in PostgreSQL: larger numbers are no request (404, no 500)
 
 
-def _form(form: SupportForm, status: int = 200) -> Response:
+def _form(form: SupportForm, status: int = 200, storage_failed: bool = False) -> Response:
     return render_in_site("Обращение в поддержку", "support_form.html", status=status, form=form,
-                          categories=store.CATEGORIES, max_files=MAX_FILES)
+                          categories=store.CATEGORIES, max_files=MAX_FILES,
+                          storage_failed=storage_failed, contacts=contacts)
 
 
 @bp.route("/support/new", methods=["GET", "POST"])
@@ -34,6 +36,8 @@ def new():
         return _form(form, status=422)
     gate = _gate()
     base = gate.cfg.base_url or request.host_url.rstrip("/")
+    # nothing stored: the form again, as typed, with the other ways to reach support (503)
+    if_storage_fails(lambda: _form(form, storage_failed=True))
     number = store.create(gate.engine, gate.cfg, gate.tariffs, g.identity,
                           form.fields_to_store(), form.files, base)
     gate.poke_outbox()
