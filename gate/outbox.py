@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from gate.clock import utcnow
 from gate.db import outbox
+from gate.storage_errors import classify, faults
 
 log = logging.getLogger("gate.outbox")
 LEASE = dt.timedelta(seconds=120)
@@ -145,11 +146,25 @@ UNREACHABLE = "unreachable: "  # last_error of a message backed off because of t
 REFUSALS = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
 
 
-def deliver_due(engine, cfg, limit: int = 100) -> int:
+def _mark_sent(engine, message_pk: int, attempts: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(outbox.update().where(outbox.c.id == message_pk).values(
+            sent_at=utcnow(), attempts=attempts, claimed_until=None, claimed_by=None,
+            last_error=None))
+
+
+def deliver_due(engine, cfg, limit: int = 100, unmarked: list | None = None) -> int:
     """Sends what is due now; returns how many were sent. Stops when the server cannot be
     reached; a message the server refuses is backed off alone and the others go on. Once a
     message that had failed goes through, the server is back: every message backed off because
-    it was unreachable becomes due at once instead of when its own backoff ends."""
+    it was unreachable becomes due at once instead of when its own backoff ends.
+
+    `unmarked` (the worker's own list) keeps the messages the SMTP server took but the database
+    could not mark sent (a full disk, a database gone at that moment): they are marked first
+    on the next call, before anything is claimed, so this process never sends them again."""
+    while unmarked:
+        _mark_sent(engine, *unmarked[0])
+        unmarked.pop(0)
     sent, revived = 0, False
     while sent < limit:
         now = utcnow()
@@ -171,10 +186,12 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
             if refused:
                 continue  # the server is up and refused this one message: go on with the others
             return sent
-        with engine.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                sent_at=utcnow(), attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
-                last_error=None))
+        try:
+            _mark_sent(engine, row.id, row.attempts + 1)
+        except Exception:
+            if unmarked is not None:
+                unmarked.append((row.id, row.attempts + 1))
+            raise
         sent += 1
         if not revived:
             revived = True
@@ -203,6 +220,7 @@ class Worker(threading.Thread):
         super().__init__(name="outbox", daemon=True)
         self.engine, self.cfg, self.interval = engine, cfg, interval
         self._wake, self._stop = threading.Event(), threading.Event()
+        self.unmarked: list = []  # sent, not yet marked (see deliver_due)
 
     def poke(self):
         self._wake.set()
@@ -215,8 +233,12 @@ class Worker(threading.Thread):
         while not self._stop.is_set():
             try:
                 release_orphans(self.engine)
-                deliver_due(self.engine, self.cfg)
-            except Exception:  # keep the worker alive whatever the database says
-                log.exception("outbox worker error")
+                deliver_due(self.engine, self.cfg, unmarked=self.unmarked)
+            except Exception as exc:  # keep the worker alive whatever the database says
+                kind = classify(exc)
+                if kind is None:
+                    log.exception("outbox worker error")
+                else:  # a full disk or a database away: one line a minute, resumes by itself
+                    faults.seen(kind, exc, "outbox worker")
             self._wake.wait(self.interval)
             self._wake.clear()
