@@ -171,6 +171,8 @@ def test_a_full_disk_changes_nothing_and_says_so(built_project, disk, caplog):
     assert reader.get("/launches/marker-launches-page/", headers=HTML).status_code == 200
     assert writer.get("/functionality/", headers=HTML).status_code == 200
     assert writer.get("/support/1/", headers=HTML).status_code == 200
+    r = reader.get("/api/search?q=несуществующееслово")  # its statistics cannot be written
+    assert r.status_code == 200 and r.json["results"] == []
     health = anonymous.get("/healthz")
     assert health.status_code == 200
     assert health.json["status"] == "ok" and health.json["serving"] is True
