@@ -140,6 +140,14 @@ def test_postgresql_stopped_and_started_under_a_running_gate(built_project, clus
         r = page(expired_cookie(key, claims, 3600))
         assert r.status_code == 503 and r.headers["Retry-After"] == str(RETRY_AFTER)
         assert "kb_session=;" not in r.headers.get("Set-Cookie", "")
+        # ... and its support form, posted before the visitor could be confirmed, comes back too
+        cookies = {**expired_cookie(key, session_claims(writer, key), 3600),
+                   "kb_form": writer.http.cookies.get("kb_form")}
+        r = requests.post(base + "/support/new", data=typed, cookies=cookies, timeout=30,
+                          files=[("attachments", ("pos.log", b"log\n", "text/plain"))],
+                          allow_redirects=False)
+        assert r.status_code == 503 and "Обращение не отправлено" in r.text
+        assert typed["description"] in r.text and "Файлы нужно выбрать заново" in r.text
 
         cluster.resume()
         wait_until(lambda: health(base)["writes"], 30, 0.5, "writes again")

@@ -18,7 +18,7 @@ from gate.throttle import KNOWN_FOR
 from gate.web.csrf import exempt
 from gate.web.responses import login_required, message, render_in_site, see_other
 from gate.web.runtime import current_gate as _gate
-from gate.web.storage import NOT_CHANGED, if_storage_fails
+from gate.web.storage import NOT_CHANGED, on_storage_fault
 from gate.web.visitor import cookie_flags
 
 DEVICE_COOKIE = "kb_device"
@@ -31,11 +31,47 @@ NO_LOGIN = ("Войти сейчас не получится: хранилище
             "отвечает база данных). Вход не выполнен; повторите через минуту.")
 
 
+# What each form answers when storage fails (gate.web.storage adds 503 and Retry-After; None:
+# its general page). Also used when the fault came before the view: no visitor is assumed.
+def _login_again():
+    if request.method != "POST":
+        return None
+    return render_in_site("Вход", "login.html", next=safe_next(request.values.get("next")),
+                          email=(request.form.get("email") or "").strip(), error=NO_LOGIN)
+
+
+def _logout_again():
+    return message("Выход не выполнен", f"{NOT_CHANGED} Вы остаётесь в базе знаний; чтобы "
+                   "выйти, нажмите «Выйти» ещё раз позже.", link=("/logout", "Выйти"))
+
+
+def _password_again():
+    if g.get("identity") is None:
+        return None
+    return render_in_site("Профиль", "account.html", opening=_gate().tariffs,
+                          error=f"Пароль не изменён. {NOT_CHANGED}")
+
+
+def _forgot_again():
+    if request.method != "POST":
+        return None
+    return render_in_site("Восстановление пароля", "forgot.html",
+                          error=f"Письмо не отправлено. {NOT_CHANGED}")
+
+
+def _reset_again():
+    if request.method != "POST":
+        return None
+    return render_in_site("Новый пароль", "reset.html", secret=request.view_args["secret"],
+                          error=f"Пароль не изменён. {NOT_CHANGED}")
+
+
 def client_address() -> str:
     return request.remote_addr or "unknown"  # ProxyFix has applied GATE_TRUSTED_PROXIES
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@on_storage_fault(_login_again)
 def login():
     next_path = safe_next(request.values.get("next"))
     if request.method == "GET":
@@ -52,8 +88,6 @@ def login():
                                                  f"Повторите через {wait} с.")
         resp.headers["Retry-After"] = str(wait)
         return resp
-    if_storage_fails(lambda: render_in_site("Вход", "login.html", next=next_path, email=email,
-                                            error=NO_LOGIN))
     with gate.engine.begin() as conn:
         row = accounts.authenticate(conn, email, password)
         ident = accounts.identity(conn, row.id, gate.tariffs, gate.cfg.timezone) if row else None
@@ -84,10 +118,8 @@ def logout_page():
 
 @bp.route("/logout", methods=["POST"])
 @exempt  # the logout form is on prebuilt pages: the Origin check alone protects it
+@on_storage_fault(_logout_again)
 def logout():
-    if_storage_fails(lambda: message("Выход не выполнен", f"{NOT_CHANGED} Вы остаётесь в базе "
-                                     "знаний; чтобы выйти, нажмите «Выйти» ещё раз позже.",
-                                     link=("/logout", "Выйти")))
     if g.identity is not None and g.identity.session_id:
         _gate().identities.end_session(g.identity.session_id)
     g.new_token, g.clear_cookie = None, True
@@ -102,13 +134,12 @@ def account():
 
 @bp.route("/account/password", methods=["POST"])
 @login_required
+@on_storage_fault(_password_again)
 def change_password():
     gate = _gate()
     current = request.form.get("current") or ""
     new, repeat = request.form.get("new") or "", request.form.get("repeat") or ""
     error = None
-    if_storage_fails(lambda: render_in_site("Профиль", "account.html", opening=gate.tariffs,
-                                            error=f"Пароль не изменён. {NOT_CHANGED}"))
     with gate.engine.begin() as conn:
         row = conn.execute(sa.select(users).where(users.c.id == g.identity.user_id)).first()
         if not accounts.verify_password(row.password_hash, current):
@@ -145,6 +176,7 @@ def reset_link_base() -> str | None:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
+@on_storage_fault(_forgot_again)
 def forgot():
     if reset_link_base() is None:
         return message("Восстановление пароля", "Восстановление пароля по почте на этом сервере "
@@ -161,8 +193,6 @@ def forgot():
         return render_in_site("Восстановление пароля", "forgot.html", status=429,
                               error=f"Слишком много запросов. Повторите через {wait} с.")
     gate.throttle.failed(address, account)  # every request counts
-    if_storage_fails(lambda: render_in_site("Восстановление пароля", "forgot.html",
-                                            error=f"Письмо не отправлено. {NOT_CHANGED}"))
     with gate.engine.begin() as conn:
         try:
             row = conn.execute(sa.select(users).where(
@@ -187,11 +217,9 @@ def forgot():
 
 
 @bp.route("/password/reset/<secret>", methods=["GET", "POST"])
+@on_storage_fault(_reset_again)
 def reset(secret):
     gate = _gate()
-    if request.method == "POST":
-        if_storage_fails(lambda: render_in_site("Новый пароль", "reset.html", secret=secret,
-                                                error=f"Пароль не изменён. {NOT_CHANGED}"))
     with gate.engine.begin() as conn:
         row = conn.execute(sa.select(password_resets).where(
             password_resets.c.id == _reset_id(secret[:200]))).first()

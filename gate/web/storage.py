@@ -3,11 +3,13 @@ is answered 503 with Retry-After and a Russian page that says nothing was change
 
 Every view gets this for free (one error handler for the exceptions gate.storage_errors
 recognises): its transaction was rolled back, so nothing is half-written. A view that wants to
-show its form again with what the person typed registers how, before it writes:
+show its form again with what the person typed says how, in one line:
 
-    if_storage_fails(lambda: render_form(form))
+    @on_storage_fault(form_again)   # form_again() builds the page from the request
 
-The handler calls it, sets 503 and Retry-After, and logs one line per fault
+`form_again` is also used when the fault comes before the view runs (renewing the visitor's
+session while the database is away), so it must not rely on a logged-in visitor; it may return
+None for the general page. The handler sets 503 and Retry-After and logs one line per fault
 (gate.storage_errors.FaultLog) instead of a traceback per request. Other errors pass on to the
 usual 500 handling.
 """
@@ -17,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 
 import sqlalchemy as sa
-from flask import g, jsonify, request
+from flask import current_app, jsonify, request
 
 from gate import contacts
 from gate.storage_errors import classify, faults
@@ -33,9 +35,13 @@ REACH_SUPPORT = (f"Если дело срочное, свяжитесь с по�
                  f"или по e-mail {contacts.EMAIL}.")
 
 
-def if_storage_fails(render) -> None:
-    """`render()` makes this request's answer if storage fails (503 and Retry-After are added)."""
-    g.storage_fallback = render
+def on_storage_fault(render):
+    """Decorates a view: `render()` answers its requests when storage fails (503 and
+    Retry-After are added). Put it below the route and login decorators."""
+    def decorate(view):
+        view.storage_fallback = render  # functools.wraps of outer decorators copies it
+        return view
+    return decorate
 
 
 def _wants_json() -> bool:
@@ -44,9 +50,11 @@ def _wants_json() -> bool:
 
 
 def _answer(kind: str):
-    render = g.pop("storage_fallback", None)
-    if render is not None:
-        return render()
+    view = current_app.view_functions.get(request.endpoint)
+    render = getattr(view, "storage_fallback", None)
+    resp = render() if render is not None else None
+    if resp is not None:
+        return resp
     if _wants_json():  # scripts and fetch
         return private(jsonify(error="storage unavailable", fault=kind, retry_after=RETRY_AFTER))
     if request.method in ("GET", "HEAD"):
