@@ -171,3 +171,49 @@ def test_postgresql_stopped_and_started_under_a_running_gate(built_project, clus
     finally:
         gate.stop()
         sink.stop()
+
+
+def test_real_postgresql_faults_are_classified(cluster):
+    """The errors a real server gives: a read-only transaction (a standby after failover), a
+    lock timeout, a connection terminated by the administrator."""
+    import sqlalchemy as sa
+
+    from gate.db import make_engine
+    from gate.storage_errors import BUSY, READONLY, UNAVAILABLE, classify
+
+    engine = make_engine(cluster.create_database("faults"))
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+
+    def error_of(action):
+        try:
+            action()
+        except sa.exc.DBAPIError as exc:
+            return exc
+        raise AssertionError("no error")
+
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")  # as on a standby
+            exc = error_of(lambda: conn.exec_driver_sql("INSERT INTO t VALUES (2)"))
+            assert classify(exc) == READONLY, exc
+            conn.rollback()
+        with other.connect() as holder:
+            holder.exec_driver_sql("UPDATE t SET x = 3")  # holds the row's lock
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SET lock_timeout = '100ms'")
+                exc = error_of(lambda: conn.exec_driver_sql("UPDATE t SET x = 4"))
+                assert classify(exc) == BUSY, exc
+                conn.rollback()
+                pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+                conn.commit()
+                holder.rollback()
+                holder.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+                holder.commit()
+                exc = error_of(lambda: conn.exec_driver_sql("SELECT 1"))
+                assert classify(exc) == UNAVAILABLE, exc
+    finally:
+        engine.dispose()
+        other.dispose()
