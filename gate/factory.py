@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
-from gate import edge_tickets
+from gate import edge_tickets, workdays
 from gate.build import check_fresh
 from gate.health import StorageProbe
 from gate.identities import Identities
@@ -46,7 +46,8 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
                 Identities(engine, key, tariffs, cfg.timezone), Throttle(),
                 ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "",
-                storage_probe=StorageProbe(engine, cfg.database_url))
+                storage_probe=StorageProbe(engine, cfg.database_url),
+                calendar=workdays.load(cfg.root / workdays.FILE))
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
 
