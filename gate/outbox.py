@@ -146,25 +146,34 @@ UNREACHABLE = "unreachable: "  # last_error of a message backed off because of t
 REFUSALS = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
 
 
-def _mark_sent(engine, message_pk: int, attempts: int) -> None:
-    with engine.begin() as conn:
-        conn.execute(outbox.update().where(outbox.c.id == message_pk).values(
-            sent_at=utcnow(), attempts=attempts, claimed_until=None, claimed_by=None,
-            last_error=None))
+def _settle(engine, message_pk: int, values: dict, unwritten: list | None) -> None:
+    """Writes how a claimed message's attempt ended (sent, or when to try again) and ends the
+    lease; if storage fails, keeps it in `unwritten` to be written first next time."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == message_pk).values(
+                claimed_until=None, claimed_by=None, **values))
+    except Exception:
+        if unwritten is not None:
+            unwritten.append((message_pk, values))
+        raise
 
 
-def deliver_due(engine, cfg, limit: int = 100, unmarked: list | None = None) -> int:
+def deliver_due(engine, cfg, limit: int = 100, unwritten: list | None = None) -> int:
     """Sends what is due now; returns how many were sent. Stops when the server cannot be
     reached; a message the server refuses is backed off alone and the others go on. Once a
     message that had failed goes through, the server is back: every message backed off because
     it was unreachable becomes due at once instead of when its own backoff ends.
 
-    `unmarked` (the worker's own list) keeps the messages the SMTP server took but the database
-    could not mark sent (a full disk, a database gone at that moment): they are marked first
-    on the next call, before anything is claimed, so this process never sends them again."""
-    while unmarked:
-        _mark_sent(engine, *unmarked[0])
-        unmarked.pop(0)
+    `unwritten` (the worker's own list) keeps the outcomes the database could not take (a full
+    disk, a database gone at that moment): a mail the SMTP server took but that could not be
+    marked sent, a failure whose backoff could not be written. They are written first on the
+    next call, before anything is claimed: this process never sends a mail again because its
+    sent mark was lost, and never leaves one leased (two minutes) because its failure was."""
+    while unwritten:
+        message_pk, values = unwritten[0]
+        _settle(engine, message_pk, values, None)
+        unwritten.pop(0)
     sent, revived = 0, False
     while sent < limit:
         now = utcnow()
@@ -177,21 +186,15 @@ def deliver_due(engine, cfg, limit: int = 100, unmarked: list | None = None) -> 
         except (OSError, smtplib.SMTPException) as exc:
             refused = isinstance(exc, REFUSALS)
             delay = min(MAX_BACKOFF, 2 ** min(row.attempts, 10))
-            with engine.begin() as conn:
-                conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                    attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
-                    next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
-                    last_error=(("" if refused else UNREACHABLE) + str(exc))[:500]))
+            _settle(engine, row.id, dict(
+                attempts=row.attempts + 1, next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
+                last_error=(("" if refused else UNREACHABLE) + str(exc))[:500]), unwritten)
             log.warning("mail %s not delivered (%s); retry in %ss", row.message_id, exc, delay)
             if refused:
                 continue  # the server is up and refused this one message: go on with the others
             return sent
-        try:
-            _mark_sent(engine, row.id, row.attempts + 1)
-        except Exception:
-            if unmarked is not None:
-                unmarked.append((row.id, row.attempts + 1))
-            raise
+        _settle(engine, row.id, dict(sent_at=utcnow(), attempts=row.attempts + 1,
+                                     last_error=None), unwritten)
         sent += 1
         if not revived:
             revived = True
@@ -220,7 +223,7 @@ class Worker(threading.Thread):
         super().__init__(name="outbox", daemon=True)
         self.engine, self.cfg, self.interval = engine, cfg, interval
         self._wake, self._stop = threading.Event(), threading.Event()
-        self.unmarked: list = []  # sent, not yet marked (see deliver_due)
+        self.unwritten: list = []  # outcomes the database could not take yet (deliver_due)
 
     def poke(self):
         self._wake.set()
@@ -233,7 +236,7 @@ class Worker(threading.Thread):
         while not self._stop.is_set():
             try:
                 release_orphans(self.engine)
-                deliver_due(self.engine, self.cfg, unmarked=self.unmarked)
+                deliver_due(self.engine, self.cfg, unwritten=self.unwritten)
             except Exception as exc:  # keep the worker alive whatever the database says
                 kind = classify(exc)
                 if kind is None:

@@ -195,6 +195,13 @@ def test_a_full_disk_changes_nothing_and_says_so(built_project, disk, caplog):
     gate.engine.dispose()
 
 
+def sending(gate: GateProcess, number: int):
+    """Whether the worker has claimed the request's mail to support and is sending it."""
+    with sqlite3.connect(f"file:{gate.database}?mode=ro", uri=True, timeout=30) as con:
+        return con.execute("SELECT 1 FROM outbox WHERE message_id LIKE ? AND claimed_by IS NOT "
+                           "NULL AND sent_at IS NULL", (f"<kb-request-{number}@%",)).fetchone()
+
+
 def test_the_outbox_lives_through_a_full_disk_and_delivers_once(built_project, disk, tmp_path):
     """The disk fills while the SMTP server is taking a request's mail: the worker cannot mark
     it sent, keeps it, marks it once there is space, and never sends it again."""
@@ -209,14 +216,7 @@ def test_the_outbox_lives_through_a_full_disk_and_delivers_once(built_project, d
         client.login()
         first = client.submit("first")
         assert first.number, first
-        db = f"file:{gate.database}?mode=ro"
-
-        def leased():  # the worker has claimed the support mail and is sending it
-            with sqlite3.connect(db, uri=True, timeout=30) as con:
-                return con.execute("SELECT 1 FROM outbox WHERE message_id LIKE ? AND "
-                                   "claimed_by IS NOT NULL AND sent_at IS NULL",
-                                   (f"<kb-request-{first.number}@%",)).fetchone()
-        wait_until(leased, 10, 0.02, "the support mail claimed")
+        wait_until(lambda: sending(gate, first.number), 10, 0.02, "the support mail claimed")
         disk.fill()  # while the server has not answered yet
         sink.delay = 0
 
@@ -266,3 +266,35 @@ def test_healthz_is_503_only_when_pages_cannot_be_served(built_project, tmp_path
     assert r.status_code == 503
     assert r.json["status"] == "cannot serve" and r.json["serving"] is False
     app.extensions["gate"].engine.dispose()
+
+
+def test_a_failed_attempt_is_written_once_there_is_space(built_project, disk, tmp_path):
+    """The mail server goes away in the middle of a delivery just as the disk fills: the worker
+    cannot write the failure (nor end its lease); it does so once there is space, and the mail
+    goes out then, not two minutes later when the lease would have run out."""
+    root, _ = built_project
+    sink = MailSink(delay=3).start()
+    gate = GateProcess(root, disk.path / "instance", sink.port, tmp_path / "serve.log",
+                       support_email=SUPPORT)
+    try:
+        gate.add_people("Сеть Старт", "start", ["engineer@shop.test"], PASSWORD)
+        gate.start()
+        client = FormClient(gate.base, "engineer@shop.test", PASSWORD)
+        client.login()
+        first = client.submit("first")
+        assert first.number, first
+        wait_until(lambda: sending(gate, first.number), 10, 0.02, "the support mail claimed")
+        disk.fill()
+        sink.stop()  # drops the connection before answering: the attempt failed
+        sink.delay = 0
+        sink.start()
+        time.sleep(3)  # the worker tries to write the failure, and cannot
+        assert sending(gate, first.number)  # still leased
+        disk.free()
+        state = wait_until(gate.drained_state, 30, 0.2, "every mail sent")
+        report = delivery_report(sink, state["stored"], SUPPORT, state["stored"])
+        assert report["once"] == {first.number}, report
+        assert "Traceback" not in gate.log_tail(100_000)
+    finally:
+        gate.stop()
+        sink.stop()
