@@ -20,15 +20,13 @@ import hmac
 import json
 import logging
 import threading
-from types import SimpleNamespace
 
 import sqlalchemy as sa
 
-from gate import changes, outbox
+from gate import accounts, changes, outbox
 from gate import feedback as feedback_store
-from gate.access import identity_of
 from gate.clock import utcnow
-from gate.db import digest_runs, digest_subscriptions, orgs, users
+from gate.db import digest_runs, digest_subscriptions
 from gate.sections import SECTIONS
 
 log = logging.getLogger("gate.digest")
@@ -98,17 +96,6 @@ def _key(entry: dict) -> str:
     return f"{entry['path']}#{entry['date']}"
 
 
-def person(conn, user_id: int, tariffs: dict, today: dt.date):
-    """(email, Identity or None) of a person as their account stands now."""
-    row = conn.execute(sa.select(users, orgs.c.name.label("org_name"), orgs.c.tariff,
-                                 orgs.c.until, orgs.c.ended_at)
-                       .join(orgs, users.c.org_id == orgs.c.id).where(users.c.id == user_id)).first()
-    if row is None:
-        return None, None
-    org = SimpleNamespace(name=row.org_name, tariff=row.tariff, until=row.until, ended_at=row.ended_at)
-    return row.email, identity_of(row, org, tariffs, today)
-
-
 def last_known(conn) -> set | None:
     """The notes the site had at the latest digest, or None before the first one."""
     row = conn.execute(sa.select(digest_runs.c.known).order_by(
@@ -157,7 +144,7 @@ def dry_run(engine, cfg, tariffs, key: bytes, email: str, base_url: str) -> list
     with engine.connect() as conn:
         user_id = user_id_by_email(conn, email)
         on = subscribed(conn, user_id)
-        address, identity = person(conn, user_id, tariffs, today)
+        identity = accounts.identity(conn, user_id, tariffs, cfg.timezone)  # as it is now
         known = last_known(conn)
     out = [f"subscribed: {'yes' if on else 'no'}"]
     if identity is None:
@@ -167,7 +154,7 @@ def dry_run(engine, cfg, tariffs, key: bytes, email: str, base_url: str) -> list
     mail = compose(identity, articles, known, today, base_url, unsubscribe_token(key, user_id))
     if mail is None:
         return out + ["nothing would be sent: no new change notes in this person's sections"]
-    return out + [f"To: {address}", f"Subject: {mail[0]}", ""] + mail[1].split("\n")
+    return out + [f"To: {identity.email}", f"Subject: {mail[0]}", ""] + mail[1].split("\n")
 
 
 # --- sending once a week ---------------------------------------------------------------------
@@ -207,13 +194,13 @@ def _queue(conn, cfg, tariffs, key, base_url, slot, articles, known, today) -> i
     sent = 0
     for (user_id,) in conn.execute(sa.select(digest_subscriptions.c.user_id)
                                    .order_by(digest_subscriptions.c.user_id)).all():
-        address, identity = person(conn, user_id, tariffs, today)
+        identity = accounts.identity(conn, user_id, tariffs, cfg.timezone)  # as it is now
         token = unsubscribe_token(key, user_id)
         mail = compose(identity, articles, known, today, base_url, token)
         if mail is None:
             continue
         link = f"{base_url}/account/unsubscribe/{token}"
-        outbox.enqueue(conn, cfg, to=address, subject=mail[0], text=mail[1],
+        outbox.enqueue(conn, cfg, to=identity.email, subject=mail[0], text=mail[1],
                        message_id=f"kb-digest-{slot}-{user_id}",
                        headers={"List-Unsubscribe": f"<{link}>",
                                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",

@@ -19,9 +19,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from gate import changes
 from gate import feedback as store
 from gate.access import SERVE, edition_for, page_decision
+from gate.limits import Windows
 from gate.sections import section_of_url
 from gate.site import normalize_path
-from gate.limits import Windows
 from gate.web.csrf import exempt
 from gate.web.responses import ask_to_log_in, private, render_in_site, staff_required
 from gate.web.runtime import current_edition, current_gate
