@@ -117,9 +117,11 @@ def start_server(tmp: Path, project: Path, mode: str):
         wait_healthy(server.base, server.process, server.log)
         yield server
     finally:
-        os.killpg(server.process.pid, signal.SIGTERM)  # edge.sh stops nginx and the gate with it
         try:
+            os.killpg(server.process.pid, signal.SIGTERM)  # edge.sh stops nginx and the gate
             server.process.wait(timeout=15)
+        except ProcessLookupError:  # it had stopped by itself
+            pass
         except subprocess.TimeoutExpired:
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait(timeout=10)
@@ -377,9 +379,15 @@ def axe(driver, source: str, context: str = "document") -> dict:
         ".catch(function (e) { done({error: String(e)}); });")
 
 
+# Moderate rules fixed once and kept fixed: every navigation landmark has a name of its own.
+KEPT_FIXED = {"landmark-unique"}
+
+
 def serious(results: dict) -> list[dict]:
+    """The serious and critical violations (and those of KEPT_FIXED)."""
     assert "error" not in results, results.get("error")
-    return [v for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    return [v for v in results["violations"]
+            if v["impact"] in ("serious", "critical") or v["id"] in KEPT_FIXED]
 
 
 def describe(violations: list[dict]) -> str:
