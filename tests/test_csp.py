@@ -63,13 +63,30 @@ def test_no_built_page_has_an_inline_script(built_project):
     assert len(pages) > 20
     for page in pages:
         edition = editions / page.relative_to(editions).parts[0]
-        for attrs, body in SCRIPT_TAG.findall(page.read_text()):
+        text = page.read_text()
+        assert not re.search(r"<[^>]+\sstyle=", text), f"a style attribute in {page}"
+        for attrs, body in SCRIPT_TAG.findall(text):
             if "application/json" in attrs:
                 continue
             assert not body.strip(), f"inline script in {page}: {body[:80]!r}"
             src = re.search(r'src="([^"]+)"', attrs).group(1)
             target = edition / src[1:] if src.startswith("/") else page.parent / src
             assert target.resolve().is_file(), f"{page}: {src} is missing"
+
+
+def test_aligned_table_columns_need_no_style_attribute():
+    import markdown
+    import yaml
+
+    config = yaml.safe_load((Path(__file__).resolve().parent.parent / "mkdocs.yml").read_text())
+    names, settings = [], {}
+    for entry in config["markdown_extensions"]:
+        name, options = next(iter(entry.items())) if isinstance(entry, dict) else (entry, None)
+        names.append(name)
+        settings[name] = options or {}
+    html = markdown.markdown("| a | b |\n|:-:|--:|\n| 1 | 2 |\n", extensions=["tables"],
+                             extension_configs={"tables": settings["tables"]})
+    assert 'align="center"' in html and "style=" not in html, html
 
 
 def test_gate_templates_have_no_inline_script_or_style():
