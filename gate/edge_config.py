@@ -21,7 +21,7 @@ import socket
 import sys
 from pathlib import Path
 
-from gate import edge_tickets, edge_tls
+from gate import edge_tickets, edge_tls, routes, site
 from gate.access import may_see
 from gate.identities import SESSION_COOKIE
 from gate.sections import SECTIONS
@@ -107,18 +107,45 @@ def rules(secret: str, editions: dict) -> str:
     return "\n".join(lines)
 
 
+def gate_locations() -> str:
+    """nginx locations for the addresses the gate answers itself (gate.routes), so nginx never
+    serves a file where the gate should answer."""
+    exact = [*routes.EXACT, *routes.INTERNAL_EXACT]
+    prefixes = [*routes.PREFIXES, *routes.INTERNAL_PREFIXES]
+    lines = [f"location = {p} {{ proxy_pass http://kb_gate; }}" for p in exact]
+    lines += [f"location ^~ {p} {{ proxy_pass http://kb_gate; }}" for p in prefixes]
+    for path in exact + prefixes:
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]*", path):
+            raise ValueError(f"unusable gate address for nginx: {path!r}")
+    return "\n        ".join(lines)
+
+
+def media_types() -> str:
+    """nginx's `types` block and charset settings from gate.site's table, so a file is sent with
+    the same Content-Type by nginx and by the gate."""
+    by_type: dict[str, list[str]] = {}
+    for ext, kind in site.MEDIA_TYPES.items():
+        by_type.setdefault(kind, []).append(ext)
+    lines = ["types {"] + [f"        {kind} {' '.join(exts)};" for kind, exts in by_type.items()]
+    charset_types = [k for k in by_type if site.has_charset(k) and k != "text/html"]  # implied
+    lines += ["    }", f"    default_type {site.DEFAULT_TYPE};", "    charset utf-8;",
+              "    charset_types " + " ".join(charset_types) + ";"]
+    return "\n".join(lines)
+
+
 # Values written by this module as nginx directives, not plain words from the settings.
-_DIRECTIVES = ("SECURITY_HEADERS", "HIDE_SECURITY_HEADERS", "USER_DIRECTIVE", "TLS")
+_DIRECTIVES = ("SECURITY_HEADERS", "HIDE_SECURITY_HEADERS", "USER_DIRECTIVE", "TLS",
+               "GATE_LOCATIONS", "TYPES")
 
 
 def render(template: str, values: dict) -> str:
-    """The template with its @NAME@ fields filled in; a value of several lines keeps the
-    indentation of the line its field stands on."""
+    """The template with its @NAME@ fields filled in; the lines of a value that start at its
+    left margin are indented like the line its field stands on."""
     for name, value in values.items():
         if any(c in value for c in '"\\\n;{}$') and name not in _DIRECTIVES:
             raise ValueError(f"unsupported character in {name}: {value!r}")
-        template = re.sub(rf"(?m)^([ \t]*)@{name}@",
-                          lambda m: m.group(1) + value.replace("\n", "\n" + m.group(1)), template)
+        template = re.sub(rf"(?m)^([ \t]*)@{name}@", lambda m: m.group(1) + re.sub(
+            r"\n(?=\S)", "\n" + m.group(1), value), template)
         template = template.replace(f"@{name}@", value)
     return template
 
@@ -208,6 +235,8 @@ def write(env=None) -> tuple[Path, Path]:
         "GATE_PORT": str(gate_port),
         "SECURITY_HEADERS": security_header_lines(production=not cfg.local),
         "HIDE_SECURITY_HEADERS": hidden_security_headers(),
+        "GATE_LOCATIONS": gate_locations(),
+        "TYPES": media_types(),
         **tls,
     }
     text = render((deploy / "nginx.conf.template").read_text(), values)
