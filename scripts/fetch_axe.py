@@ -1,4 +1,4 @@
-"""Fetches axe-core, the accessibility engine the browser tests run (tests/test_browser_a11y.py).
+"""Fetches axe-core, the accessibility engine the browser tests run (tests/test_browser_pages.py).
 
 One pinned version from the npm registry through npm itself (`npm pack`), checked against the
 registry's sha512 integrity pinned here, unpacked into .tools/ (git-ignored). `make setup` runs

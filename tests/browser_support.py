@@ -1,4 +1,4 @@
-"""Helpers for the page-kind browser tests (tests/test_csp.py, tests/test_browser_a11y.py): the
+"""Helpers for the page-kind browser tests (tests/test_browser_pages.py): the
 real knowledge base (docs/ with its code blocks, tabs and tables) built for two tariffs, served
 standalone or in edge mode with a real SMTP server, people made with the `gate` CLI, a headless
 chromium that keeps its console, and a walk over every page kind the site has.
@@ -351,19 +351,25 @@ def visit(driver, server: KbServer, kind: str) -> None:
 # --- axe-core ----------------------------------------------------------------------------------
 
 def axe_source() -> str:
-    """axe.min.js, fetched (pinned, checked) by scripts/fetch_axe.py; pytest.skip with its
-    reason when this machine cannot fetch it."""
-    import pytest
+    """axe.min.js, fetched (pinned, checked) by scripts/fetch_axe.py; raises AxeUnavailable with
+    the reason when this machine cannot fetch it."""
+    try:
+        return _fetch_axe().fetch().read_text()
+    except _fetch_axe().Unavailable as exc:
+        raise AxeUnavailable(f"axe-core {_fetch_axe().VERSION} could not be fetched: {exc}") from None
 
+
+class AxeUnavailable(RuntimeError):
+    pass
+
+
+def _fetch_axe():
     sys.path.insert(0, str(PROJECT / "scripts"))
     try:
         import fetch_axe
     finally:
         sys.path.pop(0)
-    try:
-        return fetch_axe.fetch().read_text()
-    except fetch_axe.Unavailable as exc:
-        pytest.skip(f"axe-core {fetch_axe.VERSION} could not be fetched: {exc}")
+    return fetch_axe
 
 
 def axe(driver, source: str, context: str = "document") -> dict:

@@ -5,9 +5,8 @@ modes (issue 12, point 6).
   nginx (its add_header lines are written from it by gate.edge_config).
 - No built page keeps an inline script: the build moves Material's into files
   (gate.inline_scripts); ours are files in overrides/assets/javascripts/.
-- In the real browser (chromium), every page kind of the real knowledge base, standalone and in
-  edge mode: no violation in the console, and the scripts still do their work (search box,
-  palette toggle, code copy, the support form's hint and suggestions).
+- In the real browser, tests/test_browser_pages.py: every answer of both modes carries it, no
+  page kind has a violation in chromium's console, and the scripts still do their work.
 """
 
 from __future__ import annotations
@@ -15,11 +14,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from gate import edge_config, inline_scripts
 from gate.security import CONTENT_SECURITY_POLICY, security_headers
-from tests import browser_support as bs
 
 SCRIPT_TAG = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.S | re.I)
 
@@ -103,99 +99,3 @@ def test_nginx_sends_the_same_policy_as_the_gate():
     assert f'add_header Content-Security-Policy "{CONTENT_SECURITY_POLICY}" always;' in lines
     template = (Path(__file__).resolve().parent.parent / "deploy/nginx.conf.template").read_text()
     assert "Content-Security-Policy" not in template, "typed again in the template"
-
-
-# --- the real browser --------------------------------------------------------------------------
-
-pytestmark_browser = pytest.mark.skipif(
-    not (bs.CHROMIUM.exists() and bs.CHROMEDRIVER.exists()),
-    reason="browser tests need Debian's chromium and chromium-driver")
-
-
-@pytest.fixture(scope="module", params=["standalone", "edge"])
-def server(request, tmp_path_factory):
-    if request.param == "edge" and bs.NGINX is None:
-        pytest.skip("edge mode needs nginx (apt-get install nginx)")
-    project = bs.build_project(tmp_path_factory.getbasetemp() / "kb-real-project")
-    with bs.start_server(tmp_path_factory.mktemp(f"csp-{request.param}"), project,
-                         request.param) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def browser(server, tmp_path_factory):
-    driver = bs.chromium(tmp_path_factory.mktemp("csp-profile") / "profile")
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-@pytest.fixture
-def fresh(browser, server):
-    """The module's browser, logged out, its console read empty."""
-    browser.get(server.url("/healthz"))
-    browser.delete_all_cookies()
-    bs.console(browser)
-    return browser
-
-
-def test_every_answer_carries_the_policy(server):
-    import requests
-
-    public = Path(server.env["GATE_ROOT"]) / "site/editions/public"
-    bundle = next(public.glob("assets/javascripts/bundle.*.min.js")).relative_to(public)
-    # the fast path (files in standalone mode), nginx (files in edge mode), Flask (the rest)
-    for path in ("/", "/assets/kb.css", f"/{bundle}", "/login", "/no-such-page/",
-                 "/functionality/", "/api/search?q=x", "/healthz"):
-        r = requests.get(server.url(path), timeout=10, allow_redirects=False,
-                         headers={"Accept": "text/html"})
-        assert r.headers.get("Content-Security-Policy") == CONTENT_SECURITY_POLICY, (path, r)
-
-
-@pytestmark_browser
-@pytest.mark.parametrize("kind", list(bs.PAGE_KINDS))
-def test_no_csp_violation_on_any_page_kind(fresh, server, kind):
-    bs.visit(fresh, server, kind)
-    messages = bs.console(fresh)
-    assert not bs.csp_violations(messages), f"{kind} ({server.mode}):\n" + "\n".join(messages)
-    assert not [m for m in messages if "Uncaught" in m], "\n".join(messages)  # scripts ran
-    assert fresh.execute_script("return document.querySelector('script:not([src]):not([type])')"
-                                " === null"), "an inline script in the page"
-
-
-@pytestmark_browser
-def test_scripts_still_work_under_the_policy(fresh, server):
-    """Palette toggle, code copy, the support form's out-of-SLA hint and its suggestions."""
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
-    article = "/functionality/erp-export/"  # has code blocks and tabs
-    bs.log_in(fresh, server, bs.START_USER, article)
-    bs.loaded(fresh)
-    scheme = fresh.execute_script("return document.body.getAttribute('data-md-color-scheme')")
-    toggle = [label for label in fresh.find_elements(By.CSS_SELECTOR, "form[data-md-component=palette]"
-                                                     " label.md-header__button") if label.is_displayed()]
-    toggle[0].click()
-    bs.wait(fresh).until(lambda d: d.execute_script(
-        "return document.body.getAttribute('data-md-color-scheme')") != scheme)
-
-    copy = bs.by_css(fresh, "button.md-code__button[data-md-type=copy]")
-    fresh.execute_script("arguments[0].scrollIntoView({block: 'center'})", copy)
-    copy.click()
-    bs.wait(fresh).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".md-dialog--active"))
-
-    fresh.get(server.url("/support/new"))
-    form = bs.by_css(fresh, "#support-form")
-    select = Select(form.find_element(By.NAME, "category"))
-    hint = form.find_element(By.ID, "out-of-sla")
-    assert not hint.is_displayed()
-    outside = [o.get_attribute("value") for o in select.options if o.get_attribute("data-in-sla") == "no"]
-    assert outside, "a category outside the tariff's deadlines"
-    select.select_by_value(outside[0])
-    bs.wait(fresh).until(lambda d: hint.is_displayed())
-    form.find_element(By.NAME, "description").send_keys("Не выгружаются чеки в ERP, выгрузка чеков стоит")
-    bs.wait(fresh).until(lambda d: d.find_element(By.ID, "suggestions").is_displayed())
-    assert fresh.find_elements(By.CSS_SELECTOR, "#suggestions li a")
-    messages = bs.console(fresh)
-    assert not bs.csp_violations(messages), "\n".join(messages)
