@@ -45,13 +45,16 @@ def check():
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--threads", type=int, default=8, show_default=True)
-def serve(host, port, threads):
-    """Serve with a production WSGI server and the mail outbox worker."""
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="worker processes (default: the number of cores)")
+@click.option("--threads", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="threads per worker process")
+def serve(host, port, workers, threads):
+    """Serve with a production WSGI server (granian) and the mail outbox worker."""
     from gate.build import BuildError
     from gate.serve import serve as run
     try:
-        run(config_mod.from_env(), host, port, threads)
+        run(config_mod.from_env(), host, port, workers, threads)
     except BuildError as exc:
         raise click.ClickException(str(exc)) from None
 
