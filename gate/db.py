@@ -113,6 +113,24 @@ search_misses = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False),
 )
 
+# Shared limits (gate.shared_limits): one row per counted event, and when a key was last seen.
+# Keys are SHA-256 hashes; times are Unix time in milliseconds; rows go after keep_until.
+limit_events = sa.Table(
+    "limit_events", metadata,
+    sa.Column("id", BigEpoch, primary_key=True),  # 64 bits: many events over the years
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("at", BigEpoch, nullable=False),
+    sa.Column("keep_until", BigEpoch, nullable=False, index=True),
+    sa.Index("ix_limit_events_key_at", "key", "at"),
+)
+
+limit_marks = sa.Table(
+    "limit_marks", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("at", BigEpoch, nullable=False),
+    sa.Column("keep_until", BigEpoch, nullable=False, index=True),
+)
+
 schema_version = sa.Table(
     "schema_version", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -137,8 +155,13 @@ def _v3(conn):
         conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(200)")
 
 
+def _limits(conn):
+    """limit_events and limit_marks: login and search limits shared by every gate process."""
+    metadata.create_all(conn, tables=[limit_events, limit_marks])
+
+
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1, _v2, _v3]
+MIGRATIONS = [_v1, _v2, _v3, _limits]
 # a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
 _MIGRATION_LOCK = 0x67617465  # "gate"
 
@@ -159,7 +182,10 @@ def migrate(engine: sa.Engine) -> int:
     return len(MIGRATIONS)
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, durable: bool = True) -> sa.Engine:
+    """durable=False: commits do not wait for the disk (SQLite synchronous=NORMAL, PostgreSQL
+    synchronous_commit off); a crash may lose the last moments, never corrupts. For counters
+    only (gate.shared_limits)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -167,7 +193,8 @@ def make_engine(url: str) -> sa.Engine:
         def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")  # an acknowledged request survives a crash
+            # FULL: an acknowledged request survives a crash
+            cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -180,6 +207,8 @@ def make_engine(url: str) -> sa.Engine:
             # UTC too, so nothing depends on the server's TimeZone setting.
             cur = dbapi_conn.cursor()
             cur.execute("SET TIME ZONE 'UTC'")
+            if not durable:
+                cur.execute("SET synchronous_commit TO off")
             cur.close()
             dbapi_conn.commit()  # the pool rolls back on return: keep the setting
     return engine

@@ -11,10 +11,11 @@ from gate import config as config_mod
 from gate import edge_tickets
 from gate.build import check_fresh
 from gate.identities import Identities
-from gate.instance import open_database, signing_key
+from gate.instance import open_counters, open_database, signing_key
+from gate.shared_limits import SharedWindows
 from gate.site import load_site
 from gate.tariffs import load_tariffs
-from gate.throttle import Throttle
+from gate.throttle import ADDRESS_WINDOW, Throttle
 from gate.views import auth, pages, search, support
 from gate.web import csrf, responses, visitor
 from gate.web.fastpath import FastPages
@@ -29,6 +30,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
         check_fresh(cfg.root, tariffs)
     manifest, editions = load_site(cfg.site_dir)
     engine = open_database(cfg)
+    counters = open_counters(cfg)  # limits shared by every process and host on this database
     key = signing_key(cfg)
 
     app = Flask("gate")
@@ -43,8 +45,10 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # the form's 7 MB of attachments plus text
     )
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
-                Identities(engine, key, tariffs, cfg.timezone), Throttle(),
-                ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "")
+                Identities(engine, key, tariffs, cfg.timezone),
+                Throttle(SharedWindows(counters, horizon=ADDRESS_WINDOW)),
+                ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "",
+                counters=counters)
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
 

@@ -41,7 +41,9 @@ def login():
     gate = _gate()
     account = email.lower()
     known = hmac.compare_digest(request.cookies.get(DEVICE_COOKIE, ""), _device_mark(account))
-    wait = gate.throttle.retry_after(client_address(), account, known_device=known)
+    # counted before the password is checked (given back on success): parallel guesses on
+    # every gate process and host share one count (gate.throttle)
+    wait = gate.throttle.attempt(client_address(), account, known_device=known)
     if wait:
         resp = render_in_site("Слишком много попыток", "login.html", status=429, next=next_path,
                               email=email, error=f"Слишком много неудачных попыток входа. "
@@ -53,7 +55,6 @@ def login():
         ident = accounts.identity(conn, row.id, gate.tariffs, gate.cfg.timezone) if row else None
         secret = gate.identities.start_session(conn, row.id) if ident else None
     if ident is None:
-        gate.throttle.failed(client_address(), account)
         return render_in_site("Вход", "login.html", status=401, next=next_path, email=email,
                               error=BAD_LOGIN)
     gate.throttle.succeeded(client_address(), account)
@@ -145,11 +146,10 @@ def forgot():
     email = (request.form.get("email") or "").strip()
     # counted apart from logins, so asking for resets never blocks logging in
     address, account = "reset:" + client_address(), "reset:" + email.lower()
-    wait = gate.throttle.retry_after(address, account)
+    wait = gate.throttle.attempt(address, account)  # every request counts
     if wait:
         return render_in_site("Восстановление пароля", "forgot.html", status=429,
                               error=f"Слишком много запросов. Повторите через {wait} с.")
-    gate.throttle.failed(address, account)  # every request counts
     with gate.engine.begin() as conn:
         try:
             row = conn.execute(sa.select(users).where(

@@ -33,6 +33,7 @@ class Gate:
     identities: Identities
     throttle: Throttle
     ticket_secret: str = ""  # edge mode: the secret of the edition tickets nginx checks
+    counters: object = None  # engine of the shared limits (gate.shared_limits), or None
     site_version: int = 0
     outbox_worker: object = None  # gate serve: poked when a mail is queued
     _manifest_stamp: tuple = ()
