@@ -40,7 +40,7 @@ def rules(secret: str, editions: dict) -> str:
         raise ValueError("the ticket secret must be lower-case hex")
     t = edge_tickets
     # Each request nginx serves itself costs these maps; measured with callgrind (instructions
-    # per request, bench/edge_profile.py), they are written to cost little: regexes compiled by
+    # per request, against a plain static nginx), they are written to cost little: regexes compiled by
     # PCRE's JIT (pcre_jit in nginx.conf), the ticket read by one regex, the long session
     # cookie looked at only when there is no valid ticket, no map over a map where one will do.
     lines = [
