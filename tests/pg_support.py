@@ -1,10 +1,11 @@
-"""A real, throwaway PostgreSQL server for tests: `Cluster` (initdb + pg_ctl in a temporary
-folder, as the unprivileged `postgres` user when run as root: PostgreSQL refuses to run as
-root) and `start_cluster()`, which skips the test, with the reason, when Debian's postgresql or
-the psycopg driver is not installed. The server runs in another time zone than UTC on purpose:
-stored times are naive UTC and must not depend on it.
+"""A real, throwaway PostgreSQL server on this machine (Debian's postgresql), for the tests that
+run the gate on PostgreSQL: tests/test_postgres.py and tests/test_storage_postgres.py.
 
-Used by tests/test_postgres.py and tests/test_several_gates.py.
+`running_cluster()` initialises and starts one (as the unprivileged `postgres` user when run as
+root: PostgreSQL refuses to run as root), or skips the test with the reason when PostgreSQL or
+the psycopg driver is not installed. The server runs in another time zone than UTC on purpose:
+stored times are naive UTC and must not depend on it. `halt()` and `resume()` stop and start
+the same server (its data kept) under a running gate.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.smtp_support import free_port
 SERVER_TIMEZONE = "America/New_York"  # not UTC, not GATE_TIMEZONE
 
 
-def find_initdb() -> Path | None:
+def _initdb() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                    key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
     return Path(found[-1]) if found else None
@@ -60,16 +61,27 @@ class Cluster:
     def start(self) -> "Cluster":
         self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "gate",
                   "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Starts the server (again, on the same port and data)."""
         options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
                    f"-c fsync=off -c full_page_writes=off -c timezone={SERVER_TIMEZONE}")
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
                   "-o", options, "-w", "-t", "30", "start")
-        return self
+
+    def halt(self) -> None:
+        """Stops the server as an administrator would for a restart ("fast": open connections
+        are terminated), keeping its data."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop",
+                  timeout=60)
 
     def stop(self) -> None:
         try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                      "-w", "stop", timeout=30)
+            if (self.data / "postmaster.pid").exists():  # not halted
+                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
+                          "-w", "stop", timeout=30)
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -86,10 +98,9 @@ class Cluster:
         return self.url(name)
 
 
-
-def start_cluster() -> Cluster:
-    """A running cluster, or the test is skipped saying what is missing."""
-    bindir = find_initdb()
+def running_cluster() -> Cluster:
+    """A started cluster (stop() it when done), or the test is skipped with the reason."""
+    bindir = _initdb()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; "
                     "Debian: apt-get install postgresql)")

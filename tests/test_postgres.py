@@ -1,8 +1,6 @@
-"""The gate on PostgreSQL (GATE_DATABASE_URL): a real, throwaway cluster on this machine.
-
-One cluster per module (tests/pg_support.py), each test in a database of its own. The server
-runs in another time zone than UTC on purpose: stored times are naive UTC and must not depend
-on it. Skipped, with the reason, when Debian's postgresql or the psycopg driver is not installed.
+"""The gate on PostgreSQL (GATE_DATABASE_URL): a real, throwaway cluster on this machine
+(tests/pg_support.py), one per module, each test in a database of its own. Skipped, with the
+reason, when Debian's postgresql or the psycopg driver is not installed.
 """
 
 from __future__ import annotations
@@ -25,7 +23,7 @@ from gate.clock import utcnow
 from gate.db import (MIGRATIONS, make_engine, migrate, orgs, outbox as outbox_t, schema_version,
                      sessions, support_requests, users)
 from tests.conftest import PASSWORD, csrf_of, login, make_config, populate, submit_support
-from tests.pg_support import SERVER_TIMEZONE, start_cluster
+from tests.pg_support import SERVER_TIMEZONE, running_cluster
 from tests.smtp_support import deliver_with_workers
 
 SUPPORT = "support@kb.test"
@@ -33,7 +31,7 @@ SUPPORT = "support@kb.test"
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = start_cluster()
+    c = running_cluster()
     try:
         yield c
     finally:

@@ -68,9 +68,9 @@ def stack(request, project, tmp_path_factory):
     cluster = None
     env = {"GATE_TRUSTED_PROXIES": "1"}  # nginx in front
     if request.param == "postgresql":
-        from tests.pg_support import start_cluster
+        from tests.pg_support import running_cluster
 
-        cluster = start_cluster()
+        cluster = running_cluster()
         env.update(GATE_DATABASE_URL=cluster.create_database("several"),
                    GATE_SECRET_KEY=secrets.token_hex(32))  # both hosts sign with one key
         instances = [work / "host-a", work / "host-b"]

@@ -28,7 +28,9 @@ from gate.clock import utcnow as _now
 from gate.db import search_misses
 from gate.limits import Windows
 from gate.shared_limits import SharedWindows
+from gate.storage_errors import classify, faults
 from gate.search import INDEX_FILE, MAX_QUERY, BadQuery, SearchIndex, check_query, normalize_query
+from gate.storage_errors import classify, faults
 from gate.web.responses import ask_to_log_in, render_in_site, staff_required
 from gate.web.runtime import current_gate as _gate
 
@@ -115,8 +117,12 @@ class SearchState:
             try:
                 return self._shared.hit(("search", *client), self.limit, self.window)
             except sa.exc.SQLAlchemyError as exc:  # searching needs no database: limit it here
-                log.warning("search: shared rate limit unavailable (%s); this process's own applies",
-                            str(exc).splitlines()[0])
+                kind = classify(exc)
+                if kind is None:
+                    log.warning("search: shared rate limit failed (%s); this process's own applies",
+                                str(exc).splitlines()[0])
+                else:
+                    faults.seen(kind, exc, "search rate limit (this process's own applies)")
         return self._hits.hit(client, self.limit, self.window)
 
     def remember(self, client, query: str, edition: str):
@@ -183,8 +189,12 @@ def _write(action):
     try:
         with _gate().engine.begin() as conn:
             return action(conn)
-    except Exception:  # statistics are best effort
-        log.warning("search statistics not written", exc_info=True)
+    except Exception as exc:  # statistics are best effort
+        kind = classify(exc)
+        if kind is None:
+            log.warning("search statistics not written", exc_info=True)
+        else:  # a full disk or a database away: one line a minute, not a traceback a search
+            faults.seen(kind, exc, "search statistics")
         return None
 
 

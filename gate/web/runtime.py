@@ -36,6 +36,8 @@ class Gate:
     counters: object = None  # engine of the shared limits (gate.shared_limits), or None
     site_version: int = 0
     outbox_worker: object = None  # gate serve: poked when a mail is queued
+    storage_probe: object = None  # gate.health.StorageProbe: can it write (for /healthz)
+    calendar: object = None       # gate.workdays.WorkingDays of the workaround deadlines
     _manifest_stamp: tuple = ()
     _next_check: float = 0.0
 
