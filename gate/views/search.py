@@ -28,7 +28,6 @@ from gate.clock import utcnow as _now
 from gate.db import search_misses
 from gate.limits import Windows
 from gate.shared_limits import SharedWindows
-from gate.storage_errors import classify, faults
 from gate.search import INDEX_FILE, MAX_QUERY, BadQuery, SearchIndex, check_query, normalize_query
 from gate.storage_errors import classify, faults
 from gate.web.responses import ask_to_log_in, render_in_site, staff_required
