@@ -174,18 +174,23 @@ def main(rounds: int = 7, seconds: int = 5, connections: int = 32) -> dict:
                 **env, "EDGE_PORT": str(ports["edge"]), "GATE_PORT": str(ports["edge_gate"]),
                 "EDGE_DIR": str(run / "edge"), "VENV_BIN": str(BIN)},
                 stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)
+            # Every server in a session of its own: with the kernel's autogroup scheduling
+            # (on by default) a session shares the CPU with others as one; servers started in
+            # the bench's own session would share wrk's share.
             procs["gate"] = subprocess.Popen(
                 [*gate, "serve", "--port", str(ports["gate"]), "--workers", str(workers)],
-                env=env, stdout=logs, stderr=subprocess.STDOUT)
+                env=env, stdout=logs, stderr=subprocess.STDOUT, start_new_session=True)
             procs["naive"] = subprocess.Popen(
                 [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{ports['naive']}",
                  "bench.naive_gate:app"], cwd=PROJECT, stdout=logs, stderr=subprocess.STDOUT,
-                env={**env, "NAIVE_SITE": str(root / "site"), "NAIVE_KEY": key})
+                env={**env, "NAIVE_SITE": str(root / "site"), "NAIVE_KEY": key},
+                start_new_session=True)
             wait_up(f"http://127.0.0.1:{ports['edge']}/healthz")
             (run / "plain.conf").write_text(plain_nginx_conf(
                 run / "edge" / "nginx.conf", run, ports["plain"], root / "site/editions/all"))
             procs["plain"] = subprocess.Popen(["nginx", "-c", str(run / "plain.conf"), "-g",
-                                               "daemon off;"], stdout=logs, stderr=subprocess.STDOUT)
+                                               "daemon off;"], stdout=logs, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
             sides = {"plain nginx": "plain", "edge mode": "edge", "gate": "gate", "naive": "naive"}
             for name, side in sides.items():
                 wait_up(f"http://127.0.0.1:{ports[side]}/")
@@ -207,9 +212,9 @@ def main(rounds: int = 7, seconds: int = 5, connections: int = 32) -> dict:
                     if i:
                         results[name].append(r)
         finally:
-            for side, p in procs.items():
+            for p in procs.values():
                 try:
-                    os.killpg(p.pid, signal.SIGTERM) if side == "edge" else p.terminate()
+                    os.killpg(p.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
             for p in procs.values():
