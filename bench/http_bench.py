@@ -36,14 +36,6 @@ BIN = Path(PY).parent
 PROJECT = Path(__file__).resolve().parent.parent
 PAGE = "/launches/generated-000/"
 EMAIL, PASSWORD = "bench@example.ru", "bench-password-1"
-HEADERS = """            add_header Cache-Control "private, no-cache" always;
-            add_header Vary Cookie always;
-            add_header X-Content-Type-Options nosniff always;
-            add_header X-Frame-Options SAMEORIGIN always;
-            add_header Content-Security-Policy "frame-ancestors 'self'" always;
-            add_header Referrer-Policy same-origin always;"""
-
-
 def cores() -> int:
     return len(os.sched_getaffinity(0))
 
@@ -130,15 +122,20 @@ def wrk(url: str, cookie: str, seconds: int, connections: int, pids=()) -> dict:
 def plain_nginx_conf(edge_conf: Path, run: Path, port: int, root: Path) -> str:
     """Edge mode's own nginx.conf up to its rules (the same settings, log and paths), then one
     plain static server with the same headers."""
+    from gate.edge_config import security_header_lines
+
     text = edge_conf.read_text()
     common = text[:text.index('    include "')].replace(str(edge_conf.parent), str(run))
+    headers = "\n".join(" " * 12 + line for line in (
+        'add_header Cache-Control "private, no-cache" always;', "add_header Vary Cookie always;",
+        *security_header_lines(production=False).splitlines()))
     return common + f"""
     server {{
         listen 127.0.0.1:{port} default_server;
         root "{root}";
         location / {{
             try_files $uri $uri/index.html =404;
-{HEADERS}
+{headers}
         }}
     }}
 }}
