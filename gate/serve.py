@@ -39,6 +39,7 @@ def serve(cfg, host: str, port: int, threads: int = 8) -> int:
     import waitress
 
     from gate.factory import create_app
+    from gate.housekeeping import Housekeeper
     from gate.outbox import Worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -49,9 +50,12 @@ def serve(cfg, host: str, port: int, threads: int = 8) -> int:
         print("warning: GATE_BASE_URL is not set: password reset links cannot be mailed "
               "(a link built from the request's Host header could be sent to another site)",
               file=sys.stderr)
-    worker = Worker(app.extensions["gate"].engine, cfg)
-    app.extensions["gate"].outbox_worker = worker
+    gate = app.extensions["gate"]
+    worker = Worker(gate.engine, cfg)
+    gate.outbox_worker = worker
     worker.start()
+    keeper = Housekeeper(gate.engine, gate.identities, gate.refusals, cfg.audit_days)
+    keeper.start()
     print(f"serving the knowledge base on http://{host}:{port} ({cfg.mode} mode)", flush=True)
     try:
         # send_bytes: a page (~25 KB) is written by the server loop in one go instead of by the
@@ -61,6 +65,8 @@ def serve(cfg, host: str, port: int, threads: int = 8) -> int:
                        send_bytes=262144)
     finally:
         worker.stop()
+        keeper.stop()
+        keeper.join(5)  # the last batch of token uses and refusals
     return 0
 
 
