@@ -8,14 +8,14 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
-from gate import edge_tickets
+from gate import audit, edge_tickets
 from gate.build import check_fresh
 from gate.identities import Identities
 from gate.instance import open_database, signing_key
 from gate.site import load_site
 from gate.tariffs import load_tariffs
 from gate.throttle import Throttle
-from gate.views import auth, pages, search, support
+from gate.views import auth, invite, pages, search, staff, support
 from gate.web import csrf, responses, visitor
 from gate.web.fastpath import FastPages
 from gate.web.runtime import Gate
@@ -44,14 +44,17 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     )
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
                 Identities(engine, key, tariffs, cfg.timezone), Throttle(),
-                ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "")
+                ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "",
+                refusals=audit.Refusals(engine))
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
 
     visitor.init_app(app)    # first: every later check knows the visitor
+    app.before_request(staff.guard)  # /staff/: one answer for all but staff, before CSRF and 404
     csrf.init_app(app)       # the Origin check and CSRF tokens of every form
     responses.init_app(app)  # security and cache headers on every answer
-    for blueprint in (auth.bp, support.bp, search.bp, pages.bp):  # pages last: its catch-all
+    for blueprint in (auth.bp, support.bp, search.bp, staff.bp, invite.bp,
+                      pages.bp):  # pages last: its catch-all
         app.register_blueprint(blueprint)
     search.warm_up(editions.values())
 
