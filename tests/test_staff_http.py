@@ -166,7 +166,7 @@ def test_organisation_add_change_end_with_audit(app):
     with gate.engine.connect() as conn:
         o = accounts.org_by_id(conn, org_id)
     assert o.tariff == "start" and str(o.until) == "2031-06-30" and o.ended_at is not None
-    listing = c.get("/staff/orgs/?q=новая&status=ended").get_data(as_text=True)
+    listing = c.get("/staff/orgs/?find=новая&status=ended").get_data(as_text=True)
     assert "Сеть Новая" in listing and "завершён" in listing
     assert "Сеть Новая" not in c.get("/staff/orgs/?status=active").get_data(as_text=True)
     # saving the form unchanged neither reopens the contract nor writes a row
@@ -303,15 +303,15 @@ def test_console_lists_search_and_page(app):
                             external_id=f"EXT-{i}")
             accounts.add_user(conn, f"p{i:03d}@search.example", PASSWORD, org=f"Поиск {i:03d}")
     c, _ = _staff(app)
-    first = c.get("/staff/orgs/?q=ПОИСК").get_data(as_text=True)  # any case, any alphabet
+    first = c.get("/staff/orgs/?find=ПОИСК").get_data(as_text=True)  # any case, any alphabet
     assert "страница 1 из 3 (всего 120)" in first and "Поиск 000" in first and "Поиск 050" not in first
-    assert "Поиск 050" in c.get("/staff/orgs/?q=поиск&page=2").get_data(as_text=True)
-    assert "Поиск 007" in c.get("/staff/orgs/?q=ext-7").get_data(as_text=True)
-    assert "Поиск 119" in c.get("/staff/orgs/?q=поиск&page=99").get_data(as_text=True)  # the last
-    people = c.get("/staff/people/?q=SEARCH.example&page=3").get_data(as_text=True)
+    assert "Поиск 050" in c.get("/staff/orgs/?find=поиск&page=2").get_data(as_text=True)
+    assert "Поиск 007" in c.get("/staff/orgs/?find=ext-7").get_data(as_text=True)
+    assert "Поиск 119" in c.get("/staff/orgs/?find=поиск&page=99").get_data(as_text=True)  # the last
+    people = c.get("/staff/people/?find=SEARCH.example&page=3").get_data(as_text=True)
     assert "p100@search.example" in people and "страница 3 из 3" in people
     assert "p099@search.example" not in people
-    for junk in ("page=-1", "page=abc", "q=%25", "q=_", "state=evil", "org=abc", "days=x",
+    for junk in ("page=-1", "page=abc", "find=%25", "find=_", "state=evil", "org=abc", "days=x",
                  "action=%27", "org=" + "я" * 300):
         for path in ("/staff/orgs/", "/staff/people/", "/staff/tokens/", "/staff/audit/"):
             assert c.get(f"{path}?{junk}").status_code == 200, (path, junk)

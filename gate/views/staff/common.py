@@ -44,6 +44,9 @@ def actor() -> changes.Actor:
     return changes.Actor(g.identity.email, client_address(), g.identity.user_id)
 
 
+# Lists are searched with ?find=: Material's own script opens its search box for ?q=.
+
+
 def page_arg() -> int:
     try:
         return max(1, min(int(request.args.get("page", "1")), 1_000_000))

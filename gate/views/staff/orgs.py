@@ -17,7 +17,7 @@ from gate.web.runtime import current_gate
 
 def _list(form, status=200, error=None):
     gate = current_gate()
-    q, state = request.args.get("q", "")[:200], request.args.get("status", "")
+    q, state = request.args.get("find", "")[:200], request.args.get("status", "")
     state = state if state in console.STATUSES else ""
     with gate.engine.connect() as conn:
         found = console.orgs_page(conn, gate.cfg.timezone, q, state, page_arg())

@@ -18,7 +18,7 @@ from gate.web.runtime import current_gate
 
 def _list(form, status=200, error=None):
     gate = current_gate()
-    q, state = request.args.get("q", "")[:254], request.args.get("state", "")
+    q, state = request.args.get("find", "")[:254], request.args.get("state", "")
     state = state if state in console.PEOPLE_STATES else ""
     org_id = int_arg("org")
     with gate.engine.connect() as conn:

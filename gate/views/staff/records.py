@@ -25,7 +25,7 @@ def overview():
 @bp.route("/tokens/")
 def tokens():
     gate = current_gate()
-    q = request.args.get("q", "")[:254]
+    q = request.args.get("find", "")[:254]
     with gate.engine.connect() as conn:
         found = console.tokens_page(conn, q, page=page_arg())
     return page("API-токены", "staff_tokens.html", p=found, q=q)
