@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from gate.clock import today, utcnow
 from gate.access import Identity, identity_of
-from gate.db import orgs, sessions, users
+from gate.db import orgs, search_key, sessions, users
 from gate.tariffs import STAFF_TARIFF
 
 VENDOR_ORG = "Crystals"  # the vendor's own organisation: its people are staff
@@ -138,9 +138,11 @@ def add_org(conn, name: str, tariff: str, tariffs: dict, until: str | None = Non
     if conn.execute(sa.select(orgs.c.id).where(orgs.c.name == name)).first() or name == VENDOR_ORG:
         raise AccountError(f"organisation '{name}' already exists",
                            ru=f"Организация «{name}» уже есть.")
+    external_id = _external_id(conn, external_id)
     return conn.execute(orgs.insert().values(
         name=name, tariff=tariff, until=parse_date(until), is_vendor=False,
-        external_id=_external_id(conn, external_id), created_at=utcnow())).inserted_primary_key[0]
+        external_id=external_id, search_key=search_key(name, external_id),
+        created_at=utcnow())).inserted_primary_key[0]
 
 
 def set_org(conn, name: str, tariffs: dict, tariff: str | None = None, until: str | None = None,
@@ -156,12 +158,13 @@ def set_org(conn, name: str, tariffs: dict, tariff: str | None = None, until: st
         values["ended_at"] = None
     if external_id is not None:
         values["external_id"] = _external_id(conn, external_id, row.id)
+        values["search_key"] = search_key(row.name, values["external_id"])
     if not values:
         raise AccountError("nothing to change: give --tariff, --until and/or --external-id",
                            ru="Нечего менять.")
     conn.execute(orgs.update().where(orgs.c.id == row.id).values(**values))
     return {k: [_plain(getattr(row, k)), _plain(v)] for k, v in values.items()
-            if getattr(row, k) != v}
+            if getattr(row, k) != v and k != "search_key"}
 
 
 def _plain(value):

@@ -80,6 +80,11 @@ def query(conn, *, org_id: int | None = None, days: int | None = None, action: s
     return conn.execute(q).all(), total
 
 
+def latest(conn, limit: int):
+    """The newest rows."""
+    return conn.execute(sa.select(audit).order_by(audit.c.id.desc()).limit(limit)).all()
+
+
 def as_dict(row, tz) -> dict:
     """A row as `gate audit --json` prints it: time in GATE_TIMEZONE, details an object."""
     return {"time": row.at.replace(tzinfo=dt.timezone.utc).astimezone(tz).isoformat(timespec="seconds"),

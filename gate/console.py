@@ -1,10 +1,10 @@
 """What the staff console lists: organisations, people and API tokens, searched and paged, with
 a fixed number of queries per page (no query per row) and indexes behind each.
 
-Organisations (a few thousand) are filtered and sorted in Python from one narrow query, so a
-search ignores case in any alphabet alike on SQLite and PostgreSQL; their people and last
-sign-in are then counted for the shown page only. People (tens of thousands) are searched by
-e-mail (ASCII, stored in lower case) in the database.
+Organisations are searched in `orgs.search_key` (name and external id case-folded by Python
+when stored, so a search ignores case in any alphabet alike on SQLite and PostgreSQL); their
+people and last sign-in are counted for the shown page only. People are searched by e-mail
+(ASCII, stored in lower case).
 """
 
 from __future__ import annotations
@@ -41,29 +41,33 @@ def _page_number(page: int, total: int, per_page: int) -> int:
     return min(max(1, page), max(1, -(-total // per_page)))
 
 
+def _active(now: dt.date):
+    """The SQL condition of a running contract (gate.access.contract_active)."""
+    return sa.and_(orgs.c.ended_at.is_(None), sa.or_(orgs.c.until.is_(None), orgs.c.until >= now))
+
+
 def orgs_page(conn, tz, q: str = "", status: str = "", page: int = 1,
               per_page: int = PER_PAGE) -> Page:
-    """Client organisations by name, filtered by a part of the name or external id and by
-    contract status, with people (active, invited), last sign-in for the shown page."""
+    """Client organisations by name, filtered by a part of the name or external id (any case)
+    and by contract status, with people (all, invited) and last sign-in for the shown page."""
     now = today(tz)
-    needle = q.strip().casefold()
-    found = []
-    for r in conn.execute(sa.select(orgs.c.id, orgs.c.name, orgs.c.tariff, orgs.c.until,
-                                    orgs.c.ended_at, orgs.c.external_id)
-                          .where(orgs.c.is_vendor.is_(False))):
-        if needle and needle not in r.name.casefold() and needle not in (r.external_id or "").casefold():
-            continue
-        active = contract_active(r.until, r.ended_at, now)
-        if (status == "active" and not active) or (status == "ended" and active):
-            continue
-        found.append(dict(r._mapping, active=active))
-    found.sort(key=lambda o: (o["name"].casefold(), o["id"]))
-    page = _page_number(page, len(found), per_page)
-    shown = found[(page - 1) * per_page: page * per_page]
-    stats = people_stats(conn, [o["id"] for o in shown])
-    for o in shown:
-        o.update(stats.get(o["id"], {"people": 0, "invited": 0, "last_login": None}))
-    return Page(shown, len(found), page, per_page)
+    where = [orgs.c.is_vendor.is_(False)]
+    if q.strip():
+        where.append(orgs.c.search_key.contains(q.strip().casefold(), autoescape=True))
+    if status == "active":
+        where.append(_active(now))
+    elif status == "ended":
+        where.append(sa.not_(_active(now)))
+    total = conn.execute(sa.select(sa.func.count()).select_from(orgs).where(*where)).scalar()
+    page = _page_number(page, total, per_page)
+    rows = conn.execute(
+        sa.select(orgs.c.id, orgs.c.name, orgs.c.tariff, orgs.c.until, orgs.c.ended_at,
+                  orgs.c.external_id).where(*where)
+        .order_by(orgs.c.search_key, orgs.c.id).limit(per_page).offset((page - 1) * per_page)).all()
+    stats = people_stats(conn, [r.id for r in rows])
+    shown = [{**r._mapping, "active": contract_active(r.until, r.ended_at, now),
+              **stats.get(r.id, {"people": 0, "invited": 0, "last_login": None})} for r in rows]
+    return Page(shown, total, page, per_page)
 
 
 def people_stats(conn, org_ids) -> dict:
@@ -105,11 +109,14 @@ def people_page(conn, q: str = "", org_id: int | None = None, state: str = "", p
     rows = conn.execute(
         sa.select(users.c.id, users.c.email, users.c.org_id, users.c.is_staff, users.c.is_admin,
                   users.c.disabled, (users.c.password_hash == "").label("invited"),
-                  users.c.last_login_at, users.c.created_at, orgs.c.name.label("org_name"))
-        .join(orgs, users.c.org_id == orgs.c.id).where(*where)
-        .order_by(users.c.email).limit(per_page).offset((page - 1) * per_page)).all()
+                  users.c.last_login_at, users.c.created_at)
+        .where(*where).order_by(users.c.email).limit(per_page).offset((page - 1) * per_page)).all()
+    # organisations' names for the shown page only (a join would be walked for every skipped row)
+    names = dict(conn.execute(sa.select(orgs.c.id, orgs.c.name).where(
+        orgs.c.id.in_({r.org_id for r in rows}))).all()) if rows else {}
     links = invitations.pending_until(conn, [r.id for r in rows if r.invited])
-    shown = [dict(r._mapping, link_until=links.get(r.id)) for r in rows]
+    shown = [dict(r._mapping, org_name=names.get(r.org_id), link_until=links.get(r.id))
+             for r in rows]
     return Page(shown, total, page, per_page)
 
 
@@ -133,18 +140,19 @@ def tokens_page(conn, q: str = "", user_id: int | None = None, page: int = 1,
 
 
 def overview(conn, tz) -> dict:
-    """The console's first page: how many of everything (a handful of aggregate queries)."""
-    now = today(tz)
-    active = ended = 0
-    for r in conn.execute(sa.select(orgs.c.until, orgs.c.ended_at).where(orgs.c.is_vendor.is_(False))):
-        if contract_active(r.until, r.ended_at, now):
-            active += 1
-        else:
-            ended += 1
-    counts = {}
-    for state in ("active", "invited", "disabled", "staff"):
-        counts[state] = conn.execute(sa.select(sa.func.count()).select_from(users)
-                                     .where(*_people_filters("", None, state))).scalar()
+    """The console's first page: how many of everything (one aggregate query per table)."""
+    active = _active(today(tz))
+    orgs_active, orgs_all = conn.execute(sa.select(
+        sa.func.sum(sa.case((active, 1), else_=0)), sa.func.count())
+        .select_from(orgs).where(orgs.c.is_vendor.is_(False))).one()
+    pending = users.c.password_hash == ""
+    people = conn.execute(sa.select(*[
+        sa.func.sum(sa.case((sa.and_(*condition), 1), else_=0)) for condition in (
+            [users.c.disabled.is_(False), sa.not_(pending)],
+            [users.c.disabled.is_(False), pending],
+            [users.c.disabled.is_(True)],
+            [users.c.is_staff.is_(True)])])
+        .where(users.c.erased_at.is_(None))).one()
     tokens_live = conn.execute(sa.select(sa.func.count()).select_from(api_tokens).where(
         api_tokens.c.revoked_at.is_(None), api_tokens.c.expires_at > utcnow())).scalar()
     week = utcnow() - dt.timedelta(days=7)
@@ -152,6 +160,8 @@ def overview(conn, tz) -> dict:
         sa.func.count(), sa.func.sum(sa.case((support_requests.c.consulted_at.is_(None), 1), else_=0)),
         sa.func.sum(sa.case((support_requests.c.created_at >= week, 1), else_=0)))
         .select_from(support_requests)).one()
-    return {"orgs_active": active, "orgs_ended": ended, "people": counts,
+    return {"orgs_active": int(orgs_active or 0), "orgs_ended": orgs_all - int(orgs_active or 0),
+            "people": dict(zip(("active", "invited", "disabled", "staff"),
+                               (int(n or 0) for n in people))),
             "tokens_live": tokens_live, "requests": requests[0] or 0,
             "requests_open": int(requests[1] or 0), "requests_week": int(requests[2] or 0)}

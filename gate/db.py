@@ -25,6 +25,9 @@ orgs = sa.Table(
     sa.Column("is_vendor", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("external_id", sa.String(200), nullable=True),  # the client portal's id (v4)
+    # v4: name and external id case-folded in Python (gate.accounts.search_key), so that the
+    # console's search ignores case in any alphabet alike on SQLite and PostgreSQL
+    sa.Column("search_key", sa.String(402), nullable=True),
     sa.Index("ix_orgs_external_id", "external_id", unique=True),
 )
 
@@ -179,6 +182,11 @@ def _v3(conn):
         conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(200)")
 
 
+def search_key(name: str, external_id: str | None) -> str:
+    """What the console's search of organisations looks in: both names, case-folded."""
+    return f"{name}\n{external_id or ''}".casefold()
+
+
 def _v4(conn):
     """The staff console: organisations' external ids, admins, last sign-in and erasure of
     people, invitations, API token ids and the audit log. Idempotent where v1 (which creates
@@ -192,6 +200,11 @@ def _v4(conn):
             null = " NOT NULL" if not column.nullable else ""
             conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}{null}")
     add(orgs, orgs.c.external_id)
+    add(orgs, orgs.c.search_key)
+    for row in conn.execute(sa.select(orgs.c.id, orgs.c.name, orgs.c.external_id)
+                            .where(orgs.c.search_key.is_(None))).all():
+        conn.execute(orgs.update().where(orgs.c.id == row.id)
+                     .values(search_key=search_key(row.name, row.external_id)))
     for column in (users.c.is_admin, users.c.last_login_at, users.c.erased_at):
         add(users, column)
     for table in (orgs, users):

@@ -17,7 +17,7 @@ def overview():
     gate = current_gate()
     with gate.engine.connect() as conn:
         counts = console.overview(conn, gate.cfg.timezone)
-        recent, _ = audit.query(conn, newest_first=True, limit=10)
+        recent = audit.latest(conn, 10)
     return page("Консоль поддержки", "staff_overview.html", counts=counts,
                 recent=[audit.as_dict(r, gate.cfg.timezone) for r in recent])
 
