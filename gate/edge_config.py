@@ -21,7 +21,7 @@ import socket
 import sys
 from pathlib import Path
 
-from gate import edge_tickets, routes, edge_tls
+from gate import edge_tickets, edge_tls, routes, site
 from gate.access import may_see
 from gate.identities import SESSION_COOKIE
 from gate.sections import SECTIONS
@@ -120,10 +120,23 @@ def gate_locations() -> str:
     return "\n        ".join(lines)
 
 
+def media_types() -> str:
+    """nginx's `types` block and charset settings from gate.site's table, so a file is sent with
+    the same Content-Type by nginx and by the gate."""
+    by_type: dict[str, list[str]] = {}
+    for ext, kind in site.MEDIA_TYPES.items():
+        by_type.setdefault(kind, []).append(ext)
+    lines = ["types {"] + [f"        {kind} {' '.join(exts)};" for kind, exts in by_type.items()]
+    charset_types = [k for k in by_type if site.has_charset(k) and k != "text/html"]  # implied
+    lines += ["    }", f"    default_type {site.DEFAULT_TYPE};", "    charset utf-8;",
+              "    charset_types " + " ".join(charset_types) + ";"]
+    return "\n".join(lines)
+
+
 def render(template: str, values: dict) -> str:
     for name, value in values.items():
         if any(c in value for c in '"\\\n;{}$') and name not in ("HSTS", "USER_DIRECTIVE", "TLS",
-                                                            "GATE_LOCATIONS"):
+                                                            "GATE_LOCATIONS", "TYPES"):
             raise ValueError(f"unsupported character in {name}: {value!r}")
         template = template.replace(f"@{name}@", value)
     return template
@@ -196,6 +209,7 @@ def write(env=None) -> tuple[Path, Path]:
         "EDGE_PORT": str(edge_port),
         "GATE_PORT": str(gate_port),
         "GATE_LOCATIONS": gate_locations(),
+        "TYPES": media_types(),
         "HSTS": "" if cfg.local else
                 f'add_header Strict-Transport-Security "{production["Strict-Transport-Security"]}" always;',
         **tls,

@@ -37,6 +37,8 @@ class Gate:
     ticket_secret: str = ""  # edge mode: the secret of the edition tickets nginx checks
     site_version: int = 0
     outbox_worker: object = None  # gate serve: poked when a mail is queued
+    storage_probe: object = None  # gate.health.StorageProbe: can it write (for /healthz)
+    calendar: object = None       # gate.workdays.WorkingDays of the workaround deadlines
     refusals: Refusals | None = None  # refused attempts, audited with bounded growth
     limits: Windows = field(default_factory=Windows)  # the console's and invitations' rates
     _manifest_stamp: tuple = ()
