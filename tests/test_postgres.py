@@ -1,8 +1,9 @@
 """The gate on PostgreSQL (GATE_DATABASE_URL): a real, throwaway cluster on this machine.
 
-One cluster per module (initdb + pg_ctl, as the unprivileged `postgres` user when run as root:
-PostgreSQL refuses to run as root), each test in a database of its own. The server runs in
-another time zone than UTC on purpose: stored times are naive UTC and must not depend on it.
+One cluster per module (tests.helpers.processes.Cluster: initdb and postgres, as the
+unprivileged `postgres` user when run as root: PostgreSQL refuses to run as root), each test in
+a database of its own. The server runs in another time zone than UTC on purpose: stored times
+are naive UTC and must not depend on it.
 Skipped, with the reason, when Debian's postgresql or the psycopg driver is not installed.
 """
 
@@ -10,18 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import glob
 import io
 import json
 import os
-import pwd
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -30,84 +26,29 @@ from gate import accounts, outbox, requests_store
 from gate.clock import utcnow
 from gate.db import (MIGRATIONS, make_engine, migrate, orgs, outbox as outbox_t, schema_version,
                      sessions, support_requests, users)
-from tests.conftest import PASSWORD, csrf_of, login, make_config, populate, submit_support
-from tests.smtp_support import deliver_with_workers, free_port
+from tests.helpers.http import csrf_of, login
+from tests.helpers.mail import deliver_with_workers
+from tests.helpers.processes import Cluster, Unavailable, postgres_bindir
+from tests.helpers.project import PASSWORD, make_config, populate
+from tests.helpers.support import submit_support
 
 SUPPORT = "support@kb.test"
 SERVER_TIMEZONE = "America/New_York"  # not UTC, not GATE_TIMEZONE
 
 
-def _initdb() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(Path(p).parts[-3]) if Path(p).parts[-3].isdigit() else 0)
-    return Path(found[-1]) if found else None
-
-
-class Cluster:
-    """A PostgreSQL server in a temporary folder, listening on 127.0.0.1:<free port>."""
-
-    def __init__(self, bindir: Path):
-        self.bindir = bindir
-        self.as_user: list[str] = []
-        self.folder = Path(tempfile.mkdtemp(prefix="gate-pg-", dir="/tmp"))
-        if os.geteuid() == 0:
-            try:
-                account = pwd.getpwnam("postgres")
-            except KeyError:
-                shutil.rmtree(self.folder)
-                pytest.skip("running as root and there is no 'postgres' user to run PostgreSQL as")
-            os.chown(self.folder, account.pw_uid, account.pw_gid)
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-        self.data, self.log = self.folder / "data", self.folder / "server.log"
-        self.port = free_port()
-
-    def _run(self, *args: str, timeout: float = 60):
-        result = subprocess.run([*self.as_user, *args], capture_output=True, text=True,
-                                timeout=timeout, cwd=self.folder)
-        if result.returncode != 0:
-            log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
-            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}{result.stderr}{log}")
-        return result
-
-    def start(self) -> "Cluster":
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "gate",
-                  "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-        options = (f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                   f"-c fsync=off -c full_page_writes=off -c timezone={SERVER_TIMEZONE}")
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
-                  "-o", options, "-w", "-t", "30", "start")
-        return self
-
-    def stop(self) -> None:
-        try:
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate",
-                      "-w", "stop", timeout=30)
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg://gate@127.0.0.1:{self.port}/{database}"
-
-    def create_database(self, name: str) -> str:
-        engine = sa.create_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        finally:
-            engine.dispose()
-        return self.url(name)
-
-
 @pytest.fixture(scope="module")
 def cluster():
-    bindir = _initdb()
+    bindir = postgres_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; "
                     "Debian: apt-get install postgresql)")
     pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed")
-    c = Cluster(bindir.parent).start()
     try:
-        yield c
+        c = Cluster(bindir, {"timezone": SERVER_TIMEZONE})
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield c.start()
     finally:
         c.stop()
 
