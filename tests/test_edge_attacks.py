@@ -342,6 +342,7 @@ def config_env(edge, tmp_path_factory):
     return env, work
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("case", ["missing site", "busy gate port", "busy edge port",
                                   "port out of range", "port not a number", "manifest broken",
                                   "manifest without editions", "bad edition name",
@@ -401,6 +402,7 @@ def test_edge_config_errors_say_what_is_wrong(config_env, tmp_path, setting, val
     assert out.returncode == 1 and named in out.stderr, out.stderr
 
 
+@pytest.mark.serial
 def test_edge_config_writes_private_files_fast(edge, config_env):
     env, work = config_env
     started = time.monotonic()

@@ -324,6 +324,7 @@ def test_bad_certificate_or_key_is_one_line_naming_it(config_env, certs, case, t
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.serial
 def test_edge_sh_with_a_mismatched_key_starts_nothing(config_env, certs, tmp_path):
     env = {**config_env, "EDGE_TLS_KEY": str(certs["other"][1]), "NGINX": NGINX}
     started = time.monotonic()
