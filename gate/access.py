@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from gate.editions import PUBLIC, edition_name
 from gate.sections import SECTIONS
+from gate.tariffs import STAFF_TARIFF
 
 SERVE, LOGIN, LOCKED = "serve", "login", "locked"
 
@@ -59,3 +60,17 @@ def sections_of(tariff_key: str, tariffs: dict, staff: bool, active: bool) -> fr
     if not active or tariff_key not in tariffs:
         return frozenset()
     return frozenset(tariffs[tariff_key].sections)
+
+
+def identity_of(user, org, tariffs: dict, today: dt.date,
+                session_id: str | None = None) -> Identity | None:
+    """The identity of a person as their account and organisation stand `today`, or None when
+    they may not be anyone (disabled). `user` has id, email, is_staff, disabled; `org` has
+    name, tariff, until, ended_at (database rows or the accounts snapshot's)."""
+    if user.disabled:
+        return None
+    active = user.is_staff or contract_active(org.until, org.ended_at, today)
+    return Identity(user_id=user.id, email=user.email, org=org.name,
+                    tariff=STAFF_TARIFF if user.is_staff else org.tariff,
+                    sections=sections_of(org.tariff, tariffs, user.is_staff, active),
+                    staff=user.is_staff, contract_active=active, session_id=session_id)

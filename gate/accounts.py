@@ -6,13 +6,14 @@ import datetime as dt
 import re
 import secrets
 import time
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from gate.clock import today, utcnow
-from gate.access import Identity, contract_active, sections_of
+from gate.access import Identity, identity_of
 from gate.db import orgs, sessions, users
 from gate.tariffs import STAFF_TARIFF
 
@@ -193,13 +194,11 @@ def identity(conn, user_id: int, tariffs: dict, tz) -> Identity | None:
     row = conn.execute(
         sa.select(users, orgs.c.name.label("org_name"), orgs.c.tariff, orgs.c.until, orgs.c.ended_at)
         .join(orgs, users.c.org_id == orgs.c.id).where(users.c.id == user_id)).first()
-    if row is None or row.disabled:
+    if row is None:
         return None
-    active = row.is_staff or contract_active(row.until, row.ended_at, today(tz))
-    return Identity(user_id=row.id, email=row.email, org=row.org_name,
-                    tariff=STAFF_TARIFF if row.is_staff else row.tariff,
-                    sections=sections_of(row.tariff, tariffs, row.is_staff, active),
-                    staff=row.is_staff, contract_active=active)
+    org = SimpleNamespace(name=row.org_name, tariff=row.tariff, until=row.until,
+                          ended_at=row.ended_at)
+    return identity_of(row, org, tariffs, today(tz))
 
 
 def generate_password() -> str:

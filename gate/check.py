@@ -15,9 +15,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
-from mkdocs.utils.meta import YAML_RE
 
-from gate.sections import PUBLIC_FOLDERS, SECTIONS, UnknownFolder, section_of_source
+from gate import frontmatter
+from gate.sections import PUBLIC_FOLDERS, SECTIONS, UnknownFolder, section_of_source, section_of_url
 from gate.sla_text import problems as sla_problems
 
 try:
@@ -137,9 +137,9 @@ def check_article(docs: Path, rel: str) -> list[tuple[int, str]]:
 def front_matter_problems(text: str) -> tuple[list[tuple[int, str]], int]:
     """Problems of the front matter, and the offset where the body starts."""
     add_fields = "start the file with a '---' line, title:, description:, then a '---' line"
-    if not re.match(r"-{3}[ \t]*\n", text):
+    if not frontmatter.OPENING.match(text):
         return [(1, f"no front matter: {add_fields}")], 0
-    m = YAML_RE.match(text)
+    m = frontmatter.block(text)
     if not m:
         return [(1, "front matter is not closed: add a '---' line after its last field")], 0
     problems: list[tuple[int, str]] = []
@@ -295,8 +295,7 @@ def _link_error(docs: Path, rel: str, target: str) -> str | None:
 
 def _absolute_link_error(docs: Path, path: str, target: str) -> str | None:
     # Only addresses inside a section are checked: the rest (/login, /support/new) are the gate's.
-    top = path.lstrip("/").split("/", 1)[0]
-    if top not in SECTIONS:
+    if section_of_url(path) is None:
         return None
     inner = path.strip("/")
     if inner.endswith(".md"):

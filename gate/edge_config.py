@@ -21,7 +21,7 @@ import socket
 import sys
 from pathlib import Path
 
-from gate import edge_tickets, edge_tls
+from gate import edge_tickets, edge_tls, routes, site
 from gate.access import may_see
 from gate.identities import SESSION_COOKIE
 from gate.sections import SECTIONS
@@ -107,9 +107,36 @@ def rules(secret: str, editions: dict) -> str:
     return "\n".join(lines)
 
 
+def gate_locations() -> str:
+    """nginx locations for the addresses the gate answers itself (gate.routes), so nginx never
+    serves a file where the gate should answer."""
+    exact = [*routes.EXACT, *routes.INTERNAL_EXACT]
+    prefixes = [*routes.PREFIXES, *routes.INTERNAL_PREFIXES]
+    lines = [f"location = {p} {{ proxy_pass http://kb_gate; }}" for p in exact]
+    lines += [f"location ^~ {p} {{ proxy_pass http://kb_gate; }}" for p in prefixes]
+    for path in exact + prefixes:
+        if not re.fullmatch(r"/[A-Za-z0-9._/-]*", path):
+            raise ValueError(f"unusable gate address for nginx: {path!r}")
+    return "\n        ".join(lines)
+
+
+def media_types() -> str:
+    """nginx's `types` block and charset settings from gate.site's table, so a file is sent with
+    the same Content-Type by nginx and by the gate."""
+    by_type: dict[str, list[str]] = {}
+    for ext, kind in site.MEDIA_TYPES.items():
+        by_type.setdefault(kind, []).append(ext)
+    lines = ["types {"] + [f"        {kind} {' '.join(exts)};" for kind, exts in by_type.items()]
+    charset_types = [k for k in by_type if site.has_charset(k) and k != "text/html"]  # implied
+    lines += ["    }", f"    default_type {site.DEFAULT_TYPE};", "    charset utf-8;",
+              "    charset_types " + " ".join(charset_types) + ";"]
+    return "\n".join(lines)
+
+
 def render(template: str, values: dict) -> str:
     for name, value in values.items():
-        if any(c in value for c in '"\\\n;{}$') and name not in ("HSTS", "USER_DIRECTIVE", "TLS"):
+        if any(c in value for c in '"\\\n;{}$') and name not in ("HSTS", "USER_DIRECTIVE", "TLS",
+                                                            "GATE_LOCATIONS", "TYPES"):
             raise ValueError(f"unsupported character in {name}: {value!r}")
         template = template.replace(f"@{name}@", value)
     return template
@@ -181,6 +208,8 @@ def write(env=None) -> tuple[Path, Path]:
         "EDGE_HOST": edge_host,
         "EDGE_PORT": str(edge_port),
         "GATE_PORT": str(gate_port),
+        "GATE_LOCATIONS": gate_locations(),
+        "TYPES": media_types(),
         "HSTS": "" if cfg.local else
                 f'add_header Strict-Transport-Security "{production["Strict-Transport-Security"]}" always;',
         **tls,

@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
-from gate import edge_tickets
+from gate import edge_tickets, workdays
 from gate.build import check_fresh
 from gate.identities import Identities
 from gate.instance import open_database, signing_key
@@ -44,7 +44,8 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     )
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
                 Identities(engine, key, tariffs, cfg.timezone), Throttle(),
-                ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "")
+                ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "",
+                calendar=workdays.load(cfg.root / workdays.FILE))
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
 

@@ -8,6 +8,7 @@ every token already issued follows such a change within REFRESH + a few seconds 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import secrets
@@ -19,9 +20,8 @@ import sqlalchemy as sa
 
 from gate import accounts, tokens
 from gate.clock import today, utcnow
-from gate.access import Identity, contract_active, sections_of
+from gate.access import Identity, identity_of
 from gate.db import orgs, sessions, users
-from gate.tariffs import STAFF_TARIFF
 
 REFRESH = 20
 SESSION_LIFETIME = 7 * 24 * 3600
@@ -102,11 +102,7 @@ class Identities:
         org = snap.orgs.get(user.org_id)
         if org is None:
             return None
-        active = user.is_staff or contract_active(org.until, org.ended_at, snap.today)
-        return Identity(user_id=uid, email=user.email, org=org.name,
-                        tariff=STAFF_TARIFF if user.is_staff else org.tariff,
-                        sections=sections_of(org.tariff, self.tariffs, user.is_staff, active),
-                        staff=user.is_staff, contract_active=active, session_id=sid)
+        return identity_of(user, org, self.tariffs, snap.today, session_id=sid)
 
     # --- login sessions ----------------------------------------------------------------------
     def start_session(self, conn, user_id: int) -> str:
@@ -140,7 +136,7 @@ class Identities:
             ident = accounts.identity(conn, row.user_id, self.tariffs, self.tz)
         if ident is None:
             return None
-        ident = Identity(**{**ident.__dict__, "session_id": sid})
+        ident = dataclasses.replace(ident, session_id=sid)
         return ident, self.session_token(ident, claims["sid"])
 
     def end_session(self, sid_hash: str):

@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 from markdown import Extension
 from markdown.treeprocessors import Treeprocessor
 from mkdocs.exceptions import PluginError
-from mkdocs.utils.meta import get_data
 
-from gate import sla_text
-from gate.sections import SECTIONS, UnknownFolder, section_of_source
+from gate import frontmatter, sla_text
+from gate.access import may_see
+from gate.sections import SECTIONS, UnknownFolder, section_of_source, section_of_url
 
 _state = {"allowed": frozenset(SECTIONS), "page_src": ""}
 
@@ -46,16 +46,13 @@ def on_files(files, config):
             raise PluginError(
                 f"docs/{exc}/ is neither public (docs/, docs/assets/) nor a section "
                 f"({', '.join(SECTIONS)}); move '{file.src_uri}' or declare the section") from None
-        if section is not None and section not in allowed:
+        if not may_see(allowed, section):
             files.remove(file)
     return files
 
 
 def _front_matter(page) -> dict:
-    try:
-        return get_data(page.file.content_string)[1]
-    except Exception:  # unreadable front matter is reported by the page build itself
-        return {}
+    return frontmatter.of_text(page.file.content_string)
 
 
 def _sort_key(item):
@@ -130,7 +127,7 @@ def on_page_content(html, page, config, files):
 
     def locked(m):
         section = _target_section(unescape(m.group(2)), page.file.src_uri, base=page.url)
-        if section is None or section in allowed:
+        if may_see(allowed, section):
             return m.group(0)
         if m.group(0)[:4].lower() == "<img":
             return ""
@@ -154,7 +151,7 @@ class _OutsideLinksProcessor(Treeprocessor):
                 if attr is None or not el.get(attr):
                     continue
                 section = _target_section(el.get(attr), _state["page_src"])
-                if section is None or section in allowed:
+                if may_see(allowed, section):
                     continue
                 if el.tag == "img":
                     parent.remove(el)
@@ -176,8 +173,7 @@ def _target_section(url: str, page_src: str, base: str | None = None) -> str | N
     else:
         folder = base if base is not None else posixpath.dirname(page_src)
         target = posixpath.normpath(posixpath.join(folder, parts.path))
-    top = target.split("/", 1)[0].lower()
-    return top if top in SECTIONS else None
+    return section_of_url("/" + target)
 
 
 class _OutsideLinks(Extension):

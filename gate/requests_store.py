@@ -6,7 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from gate import outbox, sla
+from gate import outbox, sla, workdays
 from gate.clock import utcnow
 from gate.db import attachments, orgs, outbox as outbox_t, support_requests, users
 
@@ -39,13 +39,15 @@ def local(value: dt.datetime | None, tz) -> dt.datetime | None:
     return value.replace(tzinfo=dt.timezone.utc).astimezone(tz) if value else None
 
 
-def create(engine, cfg, tariffs, identity, fields: dict, files: list, base_url: str) -> int:
+def create(engine, cfg, tariffs, identity, fields: dict, files: list, base_url: str,
+           calendar=None) -> int:
     """Stores the request, its attachments and both mails in one transaction; returns its number."""
     now = dt.datetime.now(dt.timezone.utc)
     tariff = tariffs.get(identity.tariff)
     in_sla = CATEGORIES[fields["category"]][1]
     due = sla.deadlines(tariff.sla if tariff and identity.contract_active else None, now,
-                        fields["criticality"], in_sla, cfg.timezone)
+                        fields["criticality"], in_sla, cfg.timezone,
+                        calendar or workdays.MONDAY_TO_FRIDAY)
     with engine.begin() as conn:
         org_id = conn.execute(sa.select(users.c.org_id).where(users.c.id == identity.user_id)).scalar_one()
         number = conn.execute(support_requests.insert().values(

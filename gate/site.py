@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import mimetypes
 import posixpath
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -40,16 +39,30 @@ class Edition:
         return None, None
 
 
-mimetypes.add_type("application/manifest+json", ".webmanifest")
-mimetypes.add_type("text/javascript", ".js")
+# Extension -> media type of a built file: the gate serves with these, and edge mode's nginx is
+# given the same table (gate.edge_config writes its `types` block from it).
+MEDIA_TYPES = {
+    "html": "text/html", "htm": "text/html", "css": "text/css", "js": "text/javascript",
+    "mjs": "text/javascript", "json": "application/json", "map": "application/json",
+    "webmanifest": "application/manifest+json", "xml": "text/xml", "txt": "text/plain",
+    "gz": "application/gzip", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg",
+    "gif": "image/gif", "webp": "image/webp", "svg": "image/svg+xml", "ico": "image/x-icon",
+    "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf", "pdf": "application/pdf",
+    "zip": "application/zip", "mp4": "video/mp4", "webm": "video/webm",
+}
+DEFAULT_TYPE = "application/octet-stream"
 
 
 def content_type(file: Path) -> str:
-    """The media type a built file is served with (both by the fast path and by Flask)."""
-    kind, encoding = mimetypes.guess_type(file.name)
-    if encoding:  # sitemap.xml.gz is a gzip file, not compressed XML to unpack on the fly
-        return "application/gzip"
-    return kind or "application/octet-stream"
+    """The media type a built file is served with (sitemap.xml.gz is a gzip file, not
+    compressed XML to unpack on the fly)."""
+    name = file.name.lower()
+    return MEDIA_TYPES.get(name.rsplit(".", 1)[-1], DEFAULT_TYPE) if "." in name else DEFAULT_TYPE
+
+
+def has_charset(kind: str) -> bool:
+    """Whether a media type is sent with '; charset=utf-8' (every built text is UTF-8)."""
+    return kind.startswith("text/") or kind == "application/json"
 
 
 def etag(st) -> str:
@@ -67,7 +80,7 @@ def file_headers(file: Path, st, url_path: str, production: bool) -> list[tuple[
     """The headers of an edition's file, the same from the fast path and the application
     (nginx in edge mode sets the same cache and security headers, from gate.security)."""
     kind = content_type(file)
-    if kind.startswith("text/") or kind == "application/json":
+    if has_charset(kind):
         kind += "; charset=utf-8"
     headers = {"Content-Type": kind, "Content-Length": str(st.st_size), "ETag": etag(st),
                "Last-Modified": formatdate(st.st_mtime, usegmt=True)}

@@ -1,13 +1,15 @@
 """Deadlines of a support request from its tariff's service levels (pure functions).
 
 Registration and consultation clocks run in calendar time, 24/7. The workaround's working days
-are Monday to Friday in GATE_TIMEZONE (public holidays are not known to the gate).
+are those of gate.workdays (the Russian calendar with its transfers) in GATE_TIMEZONE.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+
+from gate.workdays import MONDAY_TO_FRIDAY, WorkingDays
 
 CRITICAL = {"critical-registers", "critical-loading"}
 
@@ -19,21 +21,17 @@ class Deadlines:
     workaround_by: dt.datetime | None
 
 
-def add_working_days(start: dt.datetime, days: int) -> dt.datetime:
-    """`start` moved forward by `days` working days (Mon-Fri) at the same local time.
+def add_working_days(start: dt.datetime, days: int,
+                     calendar: WorkingDays = MONDAY_TO_FRIDAY) -> dt.datetime:
+    """`start` moved forward by `days` working days at the same local time.
 
-    `start` must be timezone-aware in the zone whose weekdays count.
+    `start` must be timezone-aware in the zone whose days count.
     """
-    day = start
-    left = days
-    while left > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    return day
+    return calendar.add(start, days)
 
 
-def deadlines(sla, created: dt.datetime, criticality: str, bug_workflow: bool, tz) -> Deadlines:
+def deadlines(sla, created: dt.datetime, criticality: str, bug_workflow: bool, tz,
+              calendar: WorkingDays = MONDAY_TO_FRIDAY) -> Deadlines:
     """Deadlines for a request created at `created` (aware) under a tariff's `sla` (or None)."""
     if sla is None:
         return Deadlines(None, None, None)
@@ -42,5 +40,6 @@ def deadlines(sla, created: dt.datetime, criticality: str, bug_workflow: bool, t
     consult = created + consult_for if consult_for else None
     workaround = None
     if bug_workflow and sla.workaround_working_days:
-        workaround = add_working_days(created.astimezone(tz), sla.workaround_working_days)
+        workaround = add_working_days(created.astimezone(tz), sla.workaround_working_days,
+                                      calendar)
     return Deadlines(register, consult, workaround)

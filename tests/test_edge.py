@@ -357,3 +357,38 @@ def test_security_headers_on_nginxs_own_answers_too(edge, method, path, headers,
     assert r.status < 500
     for name in ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy"):
         assert len(r.headers.get_all(name) or []) == 1, (r.status, name, r.headers)
+
+
+SAME_HEADERS = ("Content-Type", "Content-Length", "ETag", "Last-Modified", "Cache-Control",
+                "X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy",
+                "Referrer-Policy", "Strict-Transport-Security")
+
+
+@pytest.mark.parametrize("path", ["/", page_url("functionality"), "/assets/kb.css",
+                                  "/sitemap.xml", "/search/kb_index.json"])
+def test_nginx_and_the_gate_send_a_file_with_the_same_headers(edge, path):
+    """One decision for a file's headers (gate.site.file_headers, gate.security): nginx serving
+    it itself and the gate behind it (its fast path) answer alike, ETag included."""
+    cookies = edge.login("start@client.example")
+    by_nginx = edge.get(path, cookies=cookies)
+    by_gate = request(edge.gate_port, path, cookies=cookies)
+    assert by_nginx.status == by_gate.status == 200
+    assert not by_nginx.by_gate and by_gate.by_gate
+    assert by_nginx.body == by_gate.body
+    for name in SAME_HEADERS:
+        assert by_nginx.headers.get(name) == by_gate.headers.get(name), name
+    assert "cookie" in ", ".join(by_nginx.headers.get_all("Vary") or []).lower()
+    assert "cookie" in ", ".join(by_gate.headers.get_all("Vary") or []).lower()
+    again = edge.get(path, cookies=cookies, headers={"If-None-Match": by_gate.headers["ETag"]})
+    assert again.status == 304 and not again.by_gate
+
+
+def test_every_address_of_the_gate_is_answered_by_the_gate(edge):
+    """nginx's locations come from gate.routes, the list the fast path uses."""
+    from gate import routes
+    cookies = edge.login("start@client.example")
+    paths = [*routes.EXACT, *routes.INTERNAL_EXACT, *(p + "x" for p in routes.PREFIXES),
+             *(p + "all/index.html" for p in routes.INTERNAL_PREFIXES)]
+    for path in paths:
+        r = edge.get(path, cookies=cookies, headers=HTML)
+        assert r.by_gate, (path, r)

@@ -15,6 +15,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from gate import frontmatter
 from gate.search.analysis import clean_html, term_of, tokens, word_stem
 from gate.search.synonyms import Synonyms
 
@@ -34,15 +35,7 @@ def source_of(docs_dir: Path, location: str) -> Path | None:
     return None
 
 
-def front_matter(path: Path | None) -> dict:
-    if path is None:
-        return {}
-    try:
-        from mkdocs.utils.meta import get_data
-        meta = get_data(path.read_text(encoding="utf-8"))[1]
-    except Exception:  # the build itself reports broken front matter
-        return {}
-    return meta if isinstance(meta, dict) else {}
+front_matter = frontmatter.of_file  # the build itself reports broken front matter
 
 
 def _pages(material_index: dict):

@@ -35,7 +35,7 @@ def new():
     gate = _gate()
     base = gate.cfg.base_url or request.host_url.rstrip("/")
     number = store.create(gate.engine, gate.cfg, gate.tariffs, g.identity,
-                          form.fields_to_store(), form.files, base)
+                          form.fields_to_store(), form.files, base, gate.calendar)
     gate.poke_outbox()
     search.note_support_request()  # what was searched just before did not answer it
     return see_other(f"/support/{number}/")
