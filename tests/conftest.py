@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers.mail import MailSink
 from tests.helpers.processes import NGINX_MISSING, running_edge
-from tests.helpers.project import build_project, make_config, populate
+from tests.helpers.project import build_project, copy_database, make_config, populate
 
 
 @pytest.fixture(scope="session")
@@ -23,16 +23,32 @@ def built_project(tmp_path_factory):
     return build_project(tmp_path_factory.mktemp("project"))
 
 
-@pytest.fixture
-def app(built_project, tmp_path):
-    """The gate on the marker project, in process, with the people of helpers.project.PEOPLE."""
+@pytest.fixture(scope="session")
+def people_database(built_project, tmp_path_factory):
+    """A SQLite database holding helpers.project.PEOPLE, made once per session: hashing their
+    passwords (argon2, deliberately slow) was most of every `app` test's setup."""
     from gate.factory import create_app
 
     root, _ = built_project
-    application = create_app(make_config(root, tmp_path / "instance"))
-    application.config["TESTING"] = True
-    gate = application.extensions["gate"]
+    instance = tmp_path_factory.mktemp("people")
+    gate = create_app(make_config(root, instance)).extensions["gate"]
     populate(gate.engine, gate.tariffs)
+    gate.engine.dispose()
+    return instance / "gate.sqlite3"
+
+
+@pytest.fixture
+def app(built_project, people_database, tmp_path):
+    """The gate on the marker project, in process, with the people of helpers.project.PEOPLE
+    (a fresh copy of people_database for every test)."""
+    from gate.factory import create_app
+
+    root, _ = built_project
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    copy_database(people_database, instance / "gate.sqlite3")
+    application = create_app(make_config(root, instance))
+    application.config["TESTING"] = True
     return application
 
 

@@ -122,6 +122,18 @@ def make_config(root: Path, instance: Path, **overrides):
     return Config(**values)
 
 
+def copy_database(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (SQLite's online backup, not a file copy)."""
+    import sqlite3
+
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
 def populate(engine, tariffs):
     """PEOPLE and their organisations; one organisation's contract ended, one person disabled."""
     from gate import accounts
