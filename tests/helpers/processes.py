@@ -91,18 +91,22 @@ def start(command: list[str], *, ready, log: Path, env: dict | None = None, cwd=
                                    stdin=subprocess.DEVNULL, start_new_session=True, **popen)
     running = Running(process, log, what)
     deadline = time.monotonic() + seconds
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n{running.log_tail()}")
-        try:
-            if ready():
-                return running
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            running.stop(timeout=5)
-            raise RuntimeError(f"{what} was not ready within {seconds:.0f}s:\n{running.log_tail()}")
-        time.sleep(0.05)
+    try:
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{what} exited with {process.returncode}:\n{running.log_tail()}")
+            try:
+                if ready():
+                    return running
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} was not ready within {seconds:.0f}s:\n"
+                                   f"{running.log_tail()}")
+            time.sleep(0.05)
+    except BaseException:
+        running.stop(timeout=5)  # never leave a half-started server behind
+        raise
 
 
 # --- readiness -----------------------------------------------------------------------------------
