@@ -32,7 +32,7 @@ run: setup
 
 # In parallel (pytest-xdist; each test module on one worker, so its servers start once), then
 # the few tests that assert wall-clock time, alone. TEST_WORKERS=0: no workers, one process.
-TEST_WORKERS ?= 2
+TEST_WORKERS ?= 3
 test: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial"
 	$(BIN)/python -m pytest -m serial
