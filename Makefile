@@ -5,9 +5,9 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-packages run test build check edge bench clean
+.PHONY: setup system-packages test-tools run test build check edge bench clean
 
-setup: system-packages $(STAMP)
+setup: system-packages $(STAMP) test-tools
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/pip || { rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml requirements.lock
 # root we install them.
 system-packages:
 	@sh scripts/system-packages.sh
+
+# axe-core (pinned, integrity-checked) for the accessibility tests, into .tools/ (git-ignored).
+test-tools: $(STAMP)
+	@$(BIN)/python scripts/fetch_axe.py
 
 build: setup
 	$(BIN)/gate build

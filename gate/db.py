@@ -159,6 +159,9 @@ def migrate(engine: sa.Engine) -> int:
     return len(MIGRATIONS)
 
 
+CONNECT_TIMEOUT = 5  # seconds, PostgreSQL
+
+
 def make_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -172,7 +175,13 @@ def make_engine(url: str) -> sa.Engine:
             cur.close()
 
         return engine
-    engine = sa.create_engine(url, pool_pre_ping=True)
+    args = {}
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # a server that does not answer at all (a host gone, packets dropped) fails a request
+        # in seconds (503, gate.web.storage) instead of holding it for the system's TCP timeout
+        args["connect_timeout"] = CONNECT_TIMEOUT
+    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=args)
     if engine.dialect.name == "postgresql":
         @event.listens_for(engine, "connect")
         def _utc_session(dbapi_conn, _record):

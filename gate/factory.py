@@ -10,13 +10,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gate import config as config_mod
 from gate import edge_tickets, workdays
 from gate.build import check_fresh
+from gate.health import StorageProbe
 from gate.identities import Identities
 from gate.instance import open_database, signing_key
 from gate.site import load_site
 from gate.tariffs import load_tariffs
 from gate.throttle import Throttle
 from gate.views import auth, pages, search, support
-from gate.web import csrf, responses, visitor
+from gate.web import csrf, responses, storage, visitor
 from gate.web.fastpath import FastPages
 from gate.web.runtime import Gate
 
@@ -45,6 +46,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
                 Identities(engine, key, tariffs, cfg.timezone), Throttle(),
                 ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "",
+                storage_probe=StorageProbe(engine, cfg.database_url),
                 calendar=workdays.load(cfg.root / workdays.FILE))
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
@@ -52,6 +54,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     visitor.init_app(app)    # first: every later check knows the visitor
     csrf.init_app(app)       # the Origin check and CSRF tokens of every form
     responses.init_app(app)  # security and cache headers on every answer
+    storage.init_app(app)    # a full disk or a database away: 503, never 500
     for blueprint in (auth.bp, support.bp, search.bp, pages.bp):  # pages last: its catch-all
         app.register_blueprint(blueprint)
     search.warm_up(editions.values())

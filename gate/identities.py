@@ -4,6 +4,11 @@ Token signatures and expiry are checked in memory (decoded tokens cached). What 
 after a token was issued (a person disabled, a contract ended or changed, a logout, a password
 change) is read from a snapshot of the accounts that is refreshed every REFRESH seconds, so
 every token already issued follows such a change within REFRESH + a few seconds (< 60 s).
+
+When the database cannot be read (a server restarting, refusing connections), the last
+snapshot stays in use: nobody can change an account meanwhile, and people already logged in
+keep being served. Their expired session tokens are renewed from it too (`renew`), within the
+limits that keep a logout made before the snapshot in force; new logins must wait.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from gate import accounts, tokens
 from gate.clock import today, utcnow
 from gate.access import Identity, identity_of
 from gate.db import orgs, sessions, users
+from gate.storage_errors import classify, faults
 
 REFRESH = 20
+RETRY = 5  # seconds between attempts to refresh the snapshot while the database is away
+# sessions ended up to this long before a snapshot are in it (see _load and _renew_from_snapshot)
+ENDED_KEPT = tokens.SESSION_TTL + 120
 SESSION_LIFETIME = 7 * 24 * 3600
 SESSION_COOKIE = "kb_session"  # holds the session token (gate, fast path, nginx rules)
 
@@ -37,8 +46,9 @@ class _Snapshot:
     users: dict
     orgs: dict
     ended_sessions: set
-    taken_at: float
+    taken_at: float   # time.monotonic() of the load
     today: object
+    loaded_at: float  # time.time() of the load
 
 
 class Identities:
@@ -47,25 +57,49 @@ class Identities:
         self.cache = tokens.DecodeCache(key)
         self._lock = threading.Lock()
         self._snap: _Snapshot | None = None
+        self._retry_at = 0.0  # while the database is away: no new attempt before this
 
     # --- snapshot ----------------------------------------------------------------------------
     def snapshot(self, force_if_older: float | None = None) -> _Snapshot:
-        snap = self._snap
         limit = self.refresh if force_if_older is None else force_if_older
-        if snap is not None and time.monotonic() - snap.taken_at < limit:
+
+        def current(snap):
+            now = time.monotonic()
+            return snap is not None and (now - snap.taken_at < limit or now < self._retry_at)
+
+        snap = self._snap
+        if current(snap):
             return snap
         with self._lock:
             snap = self._snap
-            if snap is not None and time.monotonic() - snap.taken_at < limit:
+            if current(snap):
                 return snap
-            self._snap = snap = self._load()
+            try:
+                self._snap = snap = self._load()
+            except Exception as exc:
+                kind = classify(exc)
+                if snap is None or kind is None:
+                    raise
+                faults.seen(kind, exc, "accounts snapshot refresh")
+                self._retry_at = time.monotonic() + RETRY  # meanwhile the last one serves
             return snap
 
+    def age(self) -> float | None:
+        """Seconds since the snapshot was read (more than REFRESH: the database could not be
+        read since); None before the first."""
+        snap = self._snap
+        return None if snap is None else time.time() - snap.loaded_at
+
     def invalidate(self):
-        self._snap = None
+        """The next look reloads the snapshot; this one stays as the fallback."""
+        snap = self._snap
+        if snap is not None:
+            self._snap = dataclasses.replace(snap, taken_at=float("-inf"))
+        self._retry_at = 0.0
 
     def _load(self) -> _Snapshot:
-        recent = utcnow() - dt.timedelta(seconds=tokens.SESSION_TTL + 120)
+        loaded_at = time.time()
+        recent = utcnow() - dt.timedelta(seconds=ENDED_KEPT)
         with self.engine.connect() as conn:
             us = {r.id: r for r in conn.execute(sa.select(
                 users.c.id, users.c.email, users.c.org_id, users.c.is_staff, users.c.disabled,
@@ -74,7 +108,7 @@ class Identities:
                 orgs.c.id, orgs.c.name, orgs.c.tariff, orgs.c.until, orgs.c.ended_at))}
             ended = {r.id for r in conn.execute(
                 sa.select(sessions.c.id).where(sessions.c.ended_at > recent))}
-        return _Snapshot(us, os_, ended, time.monotonic(), today(self.tz))
+        return _Snapshot(us, os_, ended, time.monotonic(), today(self.tz), loaded_at)
 
     # --- tokens -> identities ----------------------------------------------------------------
     def session_claims(self, token: str) -> dict:
@@ -123,6 +157,25 @@ class Identities:
         """A fresh session token for an expired one whose login session is still valid."""
         if claims.get("typ") != "session":
             return None
+        try:
+            return self._renew_from_database(claims)
+        except Exception as exc:
+            kind = classify(exc)
+            if kind is None:
+                raise
+            # The database cannot be read. A token issued after the oldest logout the
+            # snapshot lists (a session ends after its tokens are issued, so a logout before
+            # the snapshot is in it) is renewed from the snapshot, for a person and contract it
+            # still allows; older ones must wait for the database (503). The login session's
+            # own expiry is not known here: it may be overrun by the outage's length.
+            snap = self._snap
+            if snap is None or claims["iat"] < snap.loaded_at - ENDED_KEPT + 5:
+                raise
+            faults.seen(kind, exc, "session renewal (answered from the accounts snapshot)")
+            ident = self.from_claims(claims)
+            return None if ident is None else (ident, self.session_token(ident, claims["sid"]))
+
+    def _renew_from_database(self, claims: dict) -> tuple[Identity, str] | None:
         sid = session_id(claims["sid"])
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(sessions).where(sessions.c.id == sid)).first()

@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from gate.clock import utcnow
 from gate.db import outbox
+from gate.storage_errors import classify, faults
 
 log = logging.getLogger("gate.outbox")
 LEASE = dt.timedelta(seconds=120)
@@ -145,11 +146,34 @@ UNREACHABLE = "unreachable: "  # last_error of a message backed off because of t
 REFUSALS = (smtplib.SMTPSenderRefused, smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError)
 
 
-def deliver_due(engine, cfg, limit: int = 100) -> int:
+def _settle(engine, message_pk: int, values: dict, unwritten: list | None) -> None:
+    """Writes how a claimed message's attempt ended (sent, or when to try again) and ends the
+    lease; if storage fails, keeps it in `unwritten` to be written first next time."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == message_pk).values(
+                claimed_until=None, claimed_by=None, **values))
+    except Exception:
+        if unwritten is not None:
+            unwritten.append((message_pk, values))
+        raise
+
+
+def deliver_due(engine, cfg, limit: int = 100, unwritten: list | None = None) -> int:
     """Sends what is due now; returns how many were sent. Stops when the server cannot be
     reached; a message the server refuses is backed off alone and the others go on. Once a
     message that had failed goes through, the server is back: every message backed off because
-    it was unreachable becomes due at once instead of when its own backoff ends."""
+    it was unreachable becomes due at once instead of when its own backoff ends.
+
+    `unwritten` (the worker's own list) keeps the outcomes the database could not take (a full
+    disk, a database gone at that moment): a mail the SMTP server took but that could not be
+    marked sent, a failure whose backoff could not be written. They are written first on the
+    next call, before anything is claimed: this process never sends a mail again because its
+    sent mark was lost, and never leaves one leased (two minutes) because its failure was."""
+    while unwritten:
+        message_pk, values = unwritten[0]
+        _settle(engine, message_pk, values, None)
+        unwritten.pop(0)
     sent, revived = 0, False
     while sent < limit:
         now = utcnow()
@@ -162,19 +186,15 @@ def deliver_due(engine, cfg, limit: int = 100) -> int:
         except (OSError, smtplib.SMTPException) as exc:
             refused = isinstance(exc, REFUSALS)
             delay = min(MAX_BACKOFF, 2 ** min(row.attempts, 10))
-            with engine.begin() as conn:
-                conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                    attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
-                    next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
-                    last_error=(("" if refused else UNREACHABLE) + str(exc))[:500]))
+            _settle(engine, row.id, dict(
+                attempts=row.attempts + 1, next_attempt_at=utcnow() + dt.timedelta(seconds=delay),
+                last_error=(("" if refused else UNREACHABLE) + str(exc))[:500]), unwritten)
             log.warning("mail %s not delivered (%s); retry in %ss", row.message_id, exc, delay)
             if refused:
                 continue  # the server is up and refused this one message: go on with the others
             return sent
-        with engine.begin() as conn:
-            conn.execute(outbox.update().where(outbox.c.id == row.id).values(
-                sent_at=utcnow(), attempts=row.attempts + 1, claimed_until=None, claimed_by=None,
-                last_error=None))
+        _settle(engine, row.id, dict(sent_at=utcnow(), attempts=row.attempts + 1,
+                                     last_error=None), unwritten)
         sent += 1
         if not revived:
             revived = True
@@ -203,6 +223,7 @@ class Worker(threading.Thread):
         super().__init__(name="outbox", daemon=True)
         self.engine, self.cfg, self.interval = engine, cfg, interval
         self._wake, self._stop = threading.Event(), threading.Event()
+        self.unwritten: list = []  # outcomes the database could not take yet (deliver_due)
 
     def poke(self):
         self._wake.set()
@@ -215,8 +236,12 @@ class Worker(threading.Thread):
         while not self._stop.is_set():
             try:
                 release_orphans(self.engine)
-                deliver_due(self.engine, self.cfg)
-            except Exception:  # keep the worker alive whatever the database says
-                log.exception("outbox worker error")
+                deliver_due(self.engine, self.cfg, unwritten=self.unwritten)
+            except Exception as exc:  # keep the worker alive whatever the database says
+                kind = classify(exc)
+                if kind is None:
+                    log.exception("outbox worker error")
+                else:  # a full disk or a database away: one line a minute, resumes by itself
+                    faults.seen(kind, exc, "outbox worker")
             self._wake.wait(self.interval)
             self._wake.clear()

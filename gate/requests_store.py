@@ -6,7 +6,7 @@ import datetime as dt
 
 import sqlalchemy as sa
 
-from gate import outbox, sla, workdays
+from gate import contacts, outbox, sla, workdays
 from gate.clock import utcnow
 from gate.db import attachments, orgs, outbox as outbox_t, support_requests, users
 
@@ -108,7 +108,7 @@ def confirmation_text(number, due, tz, base_url) -> str:
         f"консультацию вы получите до {_fmt(due.consult_by, tz)}.",
         f"Следить за обращением: {base_url}/support/{number}/",
         "",
-        "Поддержка SET Retail 10: 8 (800) 333-22-51, sd@crystals.ru",
+        f"Поддержка SET Retail 10: {contacts.PHONE}, {contacts.EMAIL}",
         "",
     ])
 

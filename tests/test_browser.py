@@ -151,7 +151,7 @@ def nav_section_titles(driver) -> list[str]:
     items = nav.find_elements(By.CSS_SELECTOR, ":scope > ul.md-nav__list > li.md-nav__item--nested")
     titles = []
     for item in items:
-        label = item.find_element(By.CSS_SELECTOR, ":scope > label.md-nav__link, :scope > div.md-nav__link, "
+        label = item.find_element(By.CSS_SELECTOR, ":scope > label.md-nav__link, :scope > div.md-nav__link > a, "
                                                    ":scope > a.md-nav__link")
         titles.append(" ".join(text_of(label).split()))
     return titles

@@ -19,6 +19,7 @@ import pytest
 
 from gate import edge_tickets, tokens
 from gate.sections import SECTIONS
+from gate.security import CONTENT_SECURITY_POLICY
 from tests.helpers.http import HTML, request
 from tests.helpers.processes import NGINX_MISSING
 from tests.helpers.project import forbidden_markers, marker, page_url, without_echoes
@@ -44,7 +45,7 @@ def test_public_page_is_served_by_nginx_with_the_gates_headers(edge):
     assert "Публичнаястраница" in r.text and 'href="/login"' in r.text
     assert r.headers["X-Content-Type-Options"] == "nosniff"
     assert r.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert r.headers["Content-Security-Policy"] == "frame-ancestors 'self'"
+    assert r.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
     assert r.headers["Referrer-Policy"] == "same-origin"
     assert "Strict-Transport-Security" in r.headers  # production mode by default
     for text in forbidden_markers(()):

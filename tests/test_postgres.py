@@ -1,10 +1,6 @@
-"""The gate on PostgreSQL (GATE_DATABASE_URL): a real, throwaway cluster on this machine.
-
-One cluster per module (tests.helpers.processes.Cluster: initdb and postgres, as the
-unprivileged `postgres` user when run as root: PostgreSQL refuses to run as root), each test in
-a database of its own. The server runs in another time zone than UTC on purpose: stored times
-are naive UTC and must not depend on it.
-Skipped, with the reason, when Debian's postgresql or the psycopg driver is not installed.
+"""The gate on PostgreSQL (GATE_DATABASE_URL): a real, throwaway cluster on this machine
+(tests.helpers.processes.Cluster), one per module, each test in a database of its own. Skipped, with the
+reason, when Debian's postgresql or the psycopg driver is not installed.
 """
 
 from __future__ import annotations
@@ -28,27 +24,21 @@ from gate.db import (MIGRATIONS, make_engine, migrate, orgs, outbox as outbox_t,
                      sessions, support_requests, users)
 from tests.helpers.http import csrf_of, login
 from tests.helpers.mail import deliver_with_workers
-from tests.helpers.processes import Cluster, Unavailable, postgres_bindir
+from tests.helpers.processes import SERVER_TIMEZONE, Unavailable, running_cluster
 from tests.helpers.project import PASSWORD, make_config, populate
 from tests.helpers.support import submit_support
 
 SUPPORT = "support@kb.test"
-SERVER_TIMEZONE = "America/New_York"  # not UTC, not GATE_TIMEZONE
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    bindir = postgres_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; "
-                    "Debian: apt-get install postgresql)")
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver psycopg is not installed")
     try:
-        c = Cluster(bindir, {"timezone": SERVER_TIMEZONE})
+        c = running_cluster()
     except Unavailable as exc:
         pytest.skip(str(exc))
     try:
-        yield c.start()
+        yield c
     finally:
         c.stop()
 

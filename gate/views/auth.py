@@ -10,7 +10,7 @@ import secrets
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, request, url_for
 
-from gate import accounts, outbox
+from gate import accounts, contacts, outbox
 from gate.clock import utcnow
 from gate.db import password_resets, users
 from gate.security import safe_next
@@ -18,6 +18,7 @@ from gate.throttle import KNOWN_FOR
 from gate.web.csrf import exempt
 from gate.web.responses import login_required, message, render_in_site, see_other
 from gate.web.runtime import current_gate as _gate
+from gate.web.storage import NOT_CHANGED, on_storage_fault
 from gate.web.visitor import cookie_flags
 
 DEVICE_COOKIE = "kb_device"
@@ -25,6 +26,44 @@ DEVICE_COOKIE = "kb_device"
 bp = Blueprint("auth", __name__)
 RESET_TTL = dt.timedelta(minutes=30)
 BAD_LOGIN = "Неверный e-mail или пароль."
+# a full disk or a database away (gate.web.storage answers 503 with these)
+NO_LOGIN = ("Войти сейчас не получится: хранилище базы знаний недоступно (заполнен диск или не "
+            "отвечает база данных). Вход не выполнен; повторите через минуту.")
+
+
+# What each form answers when storage fails (gate.web.storage adds 503 and Retry-After; None:
+# its general page). Also used when the fault came before the view: no visitor is assumed.
+def _login_again():
+    if request.method != "POST":
+        return None
+    return render_in_site("Вход", "login.html", next=safe_next(request.values.get("next")),
+                          email=(request.form.get("email") or "").strip(), error=NO_LOGIN)
+
+
+def _logout_again():
+    return message("Выход не выполнен", f"{NOT_CHANGED} Вы остаётесь в базе знаний; чтобы "
+                   "выйти, нажмите «Выйти» ещё раз позже.", link=("/logout", "Выйти"))
+
+
+def _password_again():
+    if g.get("identity") is None:
+        return None
+    return render_in_site("Профиль", "account.html", opening=_gate().tariffs,
+                          error=f"Пароль не изменён. {NOT_CHANGED}")
+
+
+def _forgot_again():
+    if request.method != "POST":
+        return None
+    return render_in_site("Восстановление пароля", "forgot.html",
+                          error=f"Письмо не отправлено. {NOT_CHANGED}")
+
+
+def _reset_again():
+    if request.method != "POST":
+        return None
+    return render_in_site("Новый пароль", "reset.html", secret=request.view_args["secret"],
+                          error=f"Пароль не изменён. {NOT_CHANGED}")
 
 
 def client_address() -> str:
@@ -32,6 +71,7 @@ def client_address() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@on_storage_fault(_login_again)
 def login():
     next_path = safe_next(request.values.get("next"))
     if request.method == "GET":
@@ -78,6 +118,7 @@ def logout_page():
 
 @bp.route("/logout", methods=["POST"])
 @exempt  # the logout form is on prebuilt pages: the Origin check alone protects it
+@on_storage_fault(_logout_again)
 def logout():
     if g.identity is not None and g.identity.session_id:
         _gate().identities.end_session(g.identity.session_id)
@@ -93,6 +134,7 @@ def account():
 
 @bp.route("/account/password", methods=["POST"])
 @login_required
+@on_storage_fault(_password_again)
 def change_password():
     gate = _gate()
     current = request.form.get("current") or ""
@@ -134,10 +176,11 @@ def reset_link_base() -> str | None:
 
 
 @bp.route("/password/forgot", methods=["GET", "POST"])
+@on_storage_fault(_forgot_again)
 def forgot():
     if reset_link_base() is None:
         return message("Восстановление пароля", "Восстановление пароля по почте на этом сервере "
-                       "не настроено. Напишите в поддержку: sd@crystals.ru — вам выдадут новый "
+                       f"не настроено. Напишите в поддержку: {contacts.EMAIL} — вам выдадут новый "
                        "пароль.")
     if request.method == "GET":
         return render_in_site("Восстановление пароля", "forgot.html")
@@ -174,6 +217,7 @@ def forgot():
 
 
 @bp.route("/password/reset/<secret>", methods=["GET", "POST"])
+@on_storage_fault(_reset_again)
 def reset(secret):
     gate = _gate()
     with gate.engine.begin() as conn:

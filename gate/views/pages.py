@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import os
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, g, jsonify, request, send_file
 
+from gate import contacts
 from gate.access import LOGIN, SERVE, page_decision
+from gate.health import site_readable
 from gate.sections import SECTIONS, section_of_url
 from gate.security import cache_headers
 from gate.site import etag, file_headers, normalize_path
@@ -28,13 +29,17 @@ def locked(section: str) -> Response:
 
 @bp.route("/healthz")
 def healthz():
+    """200 while pages can be served, also when storage cannot be written (the body says so:
+    a load balancer must not take out a gate that serves pages); 503 only when the site is
+    gone. See gate.health."""
     gate = current_gate()
-    try:
-        with gate.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception:  # the answer is the point: the gate cannot serve
-        return jsonify(status="database unavailable"), 503
-    return jsonify(status="ok", editions=len(gate.editions))
+    editions = gate.current_editions()
+    serving = site_readable(editions)
+    age = gate.identities.age()
+    body = {"status": "ok" if serving else "cannot serve", "serving": serving,
+            **gate.storage_probe.state(), "editions": len(editions),
+            "accounts_age": None if age is None else round(age)}
+    return jsonify(body), 200 if serving else 503
 
 
 @bp.route("/", defaults={"path": ""}, methods=["GET", "HEAD"])
@@ -92,5 +97,5 @@ def method_not_allowed(error):
 
 @bp.app_errorhandler(500)
 def server_error(_error):
-    return Response("Внутренняя ошибка. Попробуйте позже или напишите в поддержку: sd@crystals.ru",
-                    status=500, mimetype="text/plain")
+    return Response(f"Внутренняя ошибка. Попробуйте позже или обратитесь в поддержку: "
+                    f"{contacts.IN_ONE_LINE}", status=500, mimetype="text/plain")

@@ -28,6 +28,7 @@ from gate.clock import utcnow as _now
 from gate.db import search_misses
 from gate.limits import Windows
 from gate.search import INDEX_FILE, MAX_QUERY, BadQuery, SearchIndex, check_query, normalize_query
+from gate.storage_errors import classify, faults
 from gate.web.responses import ask_to_log_in, render_in_site, staff_required
 from gate.web.runtime import current_gate as _gate
 
@@ -172,8 +173,12 @@ def _write(action):
     try:
         with _gate().engine.begin() as conn:
             return action(conn)
-    except Exception:  # statistics are best effort
-        log.warning("search statistics not written", exc_info=True)
+    except Exception as exc:  # statistics are best effort
+        kind = classify(exc)
+        if kind is None:
+            log.warning("search statistics not written", exc_info=True)
+        else:  # a full disk or a database away: one line a minute, not a traceback a search
+            faults.seen(kind, exc, "search statistics")
         return None
 
 

@@ -5,25 +5,37 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, request
 
-from gate import requests_store as store
+from gate import contacts, requests_store as store
 from gate.clock import utcnow
 from gate.db import attachments, users
 from gate.views import search
 from gate.views.support_form import MAX_FILES, SupportForm, from_value
 from gate.web.responses import login_required, message, render_in_site, see_other
 from gate.web.runtime import current_gate as _gate
+from gate.web.storage import on_storage_fault
 
 bp = Blueprint("support", __name__)
 ID = "int(max=2147483647)"  # ids are 32-bit in PostgreSQL: larger numbers are no request (404, no 500)
 
 
-def _form(form: SupportForm, status: int = 200) -> Response:
+def _form(form: SupportForm, status: int = 200, storage_failed: bool = False) -> Response:
     return render_in_site("Обращение в поддержку", "support_form.html", status=status, form=form,
-                          categories=store.CATEGORIES, max_files=MAX_FILES)
+                          categories=store.CATEGORIES, max_files=MAX_FILES,
+                          storage_failed=storage_failed, contacts=contacts,
+                          files_dropped=any(f.filename for f in request.files.getlist("attachments")))
+
+
+def _form_again() -> Response | None:
+    """Storage failed, in the view or before it: nothing was stored; the form as it was posted,
+    with the other ways to reach support (gate.web.storage adds 503)."""
+    if request.method != "POST":
+        return None
+    return _form(SupportForm(), storage_failed=True)
 
 
 @bp.route("/support/new", methods=["GET", "POST"])
 @login_required
+@on_storage_fault(_form_again)
 def new():
     if request.method == "GET":
         form = SupportForm(formdata=None)

@@ -43,7 +43,8 @@ def from_value(raw: str | None) -> str:
     if len(value) > 500:
         return ""
     section = section_of_url(normalize_path(value.split("?")[0].split("#")[0]) or value)
-    if section and not may_see(g.identity.sections, section):
+    identity = g.get("identity")  # None when storage failed before the visitor was known
+    if section and not may_see(identity.sections if identity else frozenset(), section):
         return f"/{section}/"
     return value
 

@@ -21,6 +21,7 @@ from gate.identities import SESSION_COOKIE
 from gate.routes import owned_by_gate
 from gate.sections import section_of_url
 from gate.site import file_headers, file_stamp, normalize_path
+from gate.storage_errors import classify
 from gate.web.visitor import identify, ticket_current
 
 MAX_CACHED = 100_000
@@ -58,7 +59,12 @@ class FastPages:
         header = environ.get("HTTP_COOKIE", "")
         ours = SESSION_COOKIE in header or edge_tickets.COOKIE in header
         cookies = parse_cookie(header) if ours else None  # parsed once, only when it matters
-        visit = identify(self.gate.identities, "", cookies)
+        try:
+            visit = identify(self.gate.identities, "", cookies)
+        except Exception as exc:  # no accounts snapshot yet and no database: Flask answers 503
+            if classify(exc) is None:
+                raise
+            return self.app(environ, start_response)
         if visit.expired or visit.refused:  # to renew, or to clear: the application answers
             return self.app(environ, start_response)
         identity = visit.identity

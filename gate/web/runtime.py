@@ -35,6 +35,7 @@ class Gate:
     ticket_secret: str = ""  # edge mode: the secret of the edition tickets nginx checks
     site_version: int = 0
     outbox_worker: object = None  # gate serve: poked when a mail is queued
+    storage_probe: object = None  # gate.health.StorageProbe: can it write (for /healthz)
     calendar: object = None       # gate.workdays.WorkingDays of the workaround deadlines
     _manifest_stamp: tuple = ()
     _next_check: float = 0.0

@@ -367,6 +367,9 @@ def running_edge(root: Path, work: Path, tls: ssl.SSLContext | None = None,
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
+SERVER_TIMEZONE = "America/New_York"  # not UTC, not GATE_TIMEZONE: stored times must not depend on it
+
+
 class Unavailable(Exception):
     """What a server needs is not on this machine (the message says what to install)."""
 
@@ -380,10 +383,12 @@ def postgres_bindir() -> Path | None:
 
 class Cluster:
     """A PostgreSQL server in a temporary folder, listening on 127.0.0.1:<free port>, as the
-    unprivileged `postgres` user when run as root (PostgreSQL refuses to run as root)."""
+    unprivileged `postgres` user when run as root (PostgreSQL refuses to run as root), in
+    SERVER_TIMEZONE. `halt()` and `resume()` stop and start the same server (its data kept)."""
 
     def __init__(self, bindir: Path, settings: dict | None = None):
-        self.bindir, self.settings = bindir, settings or {}
+        self.bindir = bindir
+        self.settings = {"timezone": SERVER_TIMEZONE, **(settings or {})}
         self.user: dict = {}
         self.folder = Path(tempfile.mkdtemp(prefix="gate-pg-", dir="/tmp"))
         if os.geteuid() == 0:
@@ -406,6 +411,11 @@ class Cluster:
                                 **self.user)
         if initdb.returncode != 0:
             raise RuntimeError(f"initdb failed:\n{initdb.stdout}{initdb.stderr}")
+        self.resume()
+        return self
+
+    def resume(self) -> None:
+        """Starts the server (again: the same port and data) and waits until it accepts."""
         settings = {"listen_addresses": "127.0.0.1", "fsync": "off", "full_page_writes": "off",
                     **self.settings}
         command = [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
@@ -414,7 +424,13 @@ class Cluster:
             command += ["-c", f"{name}={value}"]
         self.running = start(command, ready=self._accepts, log=self.log, cwd=self.folder,
                              what="postgres", **self.user)
-        return self
+
+    def halt(self) -> None:
+        """Stops the server as an administrator would for a restart ("fast": open connections
+        are terminated), keeping its data."""
+        if self.running:
+            self.running.stop(signal.SIGINT, timeout=60)
+            self.running = None
 
     def _accepts(self) -> bool:
         import psycopg
@@ -446,3 +462,17 @@ class Cluster:
         finally:
             engine.dispose()
         return self.url(name)
+
+
+def running_cluster() -> Cluster:
+    """A started cluster (stop() it when done); Unavailable, with what to install, when
+    PostgreSQL or the psycopg driver is missing."""
+    bindir = postgres_bindir()
+    if bindir is None:
+        raise Unavailable("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb; "
+                          "Debian: apt-get install postgresql)")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise Unavailable("the PostgreSQL driver psycopg is not installed") from None
+    return Cluster(bindir).start()
