@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -18,6 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import make_corpus  # noqa: E402
+from tests.helpers.ports import free_port  # noqa: E402
+from tests.helpers.processes import answers, start  # noqa: E402
 
 PY = sys.executable
 PROJECT = Path(__file__).resolve().parent.parent
@@ -30,25 +30,6 @@ http {{ include /etc/nginx/mime.types; access_log off; sendfile on; tcp_nopush o
   uwsgi_temp_path {run}/t4; scgi_temp_path {run}/t5;
   server {{ listen 127.0.0.1:{port}; root {root}; location / {{ try_files $uri $uri/index.html =404; }} }} }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(url: str, seconds: float = 60):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers
-        except Exception:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
 
 
 def wrk(url: str, cookie: str, seconds: int, connections: int) -> tuple[float, float]:
@@ -101,26 +82,27 @@ def main(rounds: int = 3, seconds: int = 5, connections: int = 32) -> dict:
             (run / d).mkdir(parents=True, exist_ok=True)
         (run / "static.conf").write_text(STATIC_CONF.format(
             user="user root;" if os.getuid() == 0 else "", run=run, port=ports["static"], root=root / "site/editions/all"))
+
+        def up(name, port, command, **kw):
+            """Started and answering at / (any status), its output in run/<name>.log."""
+            try:
+                procs.append(start(command, ready=answers(f"http://127.0.0.1:{port}/"),
+                                   log=run / f"{name}.log", what=name, **kw))
+            except RuntimeError as exc:
+                raise RuntimeError(f"{name} did not come up: {exc}") from None
+
         try:
-            procs.append(subprocess.Popen(["nginx", "-c", str(run / "static.conf"), "-g", "daemon off;"]))
-            procs.append(subprocess.Popen(["sh", str(PROJECT / "deploy/edge.sh")], env={
+            up("static", ports["static"], ["nginx", "-c", str(run / "static.conf"), "-g", "daemon off;"])
+            up("edge", ports["edge"], ["sh", str(PROJECT / "deploy/edge.sh")], env={
                 **env, "EDGE_PORT": str(ports["edge"]), "GATE_PORT": str(ports["edge_gate"]),
-                "EDGE_DIR": str(run / "edge"), "VENV_BIN": str(Path(PY).parent)},
-                stdout=open(run / "edge.log", "w"), stderr=subprocess.STDOUT, start_new_session=True))
-            procs.append(subprocess.Popen([PY, "-m", "gate", "serve", "--port", str(ports["gate"]),
-                                           "--threads", str(THREADS)], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-            procs.append(subprocess.Popen([PY, str(PROJECT / "bench/naive_gate.py"), str(root / "site"),
-                                           key.hex(), str(ports["naive"]), str(THREADS)], env=env,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                "EDGE_DIR": str(run / "edge"), "VENV_BIN": str(Path(PY).parent)})
+            up("gate", ports["gate"], [PY, "-m", "gate", "serve", "--port", str(ports["gate"]),
+                                       "--threads", str(THREADS)], env=env)
+            up("naive", ports["naive"], [PY, str(PROJECT / "bench/naive_gate.py"), str(root / "site"),
+                                         key.hex(), str(ports["naive"]), str(THREADS)], env=env)
             targets = {"static nginx": ports["static"], "edge mode": ports["edge"],
                        "standalone gate": ports["gate"], "naive gate": ports["naive"]}
             for name, port in targets.items():
-                try:
-                    wait_up(f"http://127.0.0.1:{port}/")
-                except RuntimeError:
-                    raise RuntimeError(f"{name} did not come up; edge log:\n"
-                                       + (run / "edge.log").read_text()[-2000:]) from None
                 try:
                     probe = urllib.request.urlopen(urllib.request.Request(
                         f"http://127.0.0.1:{port}{page}", headers={"Cookie": cookie}), timeout=5)
@@ -138,15 +120,7 @@ def main(rounds: int = 3, seconds: int = 5, connections: int = 32) -> dict:
                     results[name].append(wrk(f"http://127.0.0.1:{port}{page}", cookie, seconds, connections))
         finally:
             for p in procs:
-                try:
-                    os.killpg(p.pid, signal.SIGTERM) if p.args[0] == "sh" else p.terminate()
-                except ProcessLookupError:
-                    pass
-            for p in procs:
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+                p.stop(timeout=10)  # edge.sh stops its nginx and gate
     summary = {name: (statistics.median(r for r, _ in runs), statistics.median(p for _, p in runs))
                for name, runs in results.items()}
     print(f"http: {page} with a START session cookie, wrk -t2 -c{connections}, {rounds} interleaved "

@@ -26,7 +26,8 @@ os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")
 MANIFEST = "manifest.json"
 # What a build reads besides docs/: a change in any of them makes site/ stale.
 BUILD_INPUTS = ("mkdocs.yml", "overrides", "gate/mkdocs_hooks.py", "gate/sections.py",
-                "gate/search", "gate/sla_text.py", "gate/frontmatter.py", "search-synonyms.yml")
+                "gate/search", "gate/sla_text.py", "gate/frontmatter.py", "search-synonyms.yml",
+                "gate/inline_scripts.py")
 
 
 # Sitemaps need absolute addresses: GATE_BASE_URL at build time, else the local address.

@@ -133,13 +133,39 @@ def media_types() -> str:
     return "\n".join(lines)
 
 
+# Values written by this module as nginx directives, not plain words from the settings.
+_DIRECTIVES = ("SECURITY_HEADERS", "HIDE_SECURITY_HEADERS", "USER_DIRECTIVE", "TLS",
+               "GATE_LOCATIONS", "TYPES")
+
+
 def render(template: str, values: dict) -> str:
+    """The template with its @NAME@ fields filled in; the lines of a value that start at its
+    left margin are indented like the line its field stands on."""
     for name, value in values.items():
-        if any(c in value for c in '"\\\n;{}$') and name not in ("HSTS", "USER_DIRECTIVE", "TLS",
-                                                            "GATE_LOCATIONS", "TYPES"):
+        if any(c in value for c in '"\\\n;{}$') and name not in _DIRECTIVES:
             raise ValueError(f"unsupported character in {name}: {value!r}")
+        template = re.sub(rf"(?m)^([ \t]*)@{name}@", lambda m: m.group(1) + re.sub(
+            r"\n(?=\S)", "\n" + m.group(1), value), template)
         template = template.replace(f"@{name}@", value)
     return template
+
+
+def security_header_lines(production: bool) -> str:
+    """gate.security.security_headers as nginx add_header lines: nginx's answers carry exactly
+    the headers the gate sends, the Content-Security-Policy included."""
+    headers = {}
+    security_headers(headers, production=production)
+    for name, value in headers.items():
+        if any(c in value for c in '"\\\n{}$'):
+            raise ValueError(f"{name} cannot be written into nginx.conf: {value!r}")
+    return "\n".join(f'add_header {name} "{value}" always;' for name, value in headers.items())
+
+
+def hidden_security_headers() -> str:
+    """The gate's copies of those headers (production's superset), hidden behind nginx's own."""
+    headers = {}
+    security_headers(headers, production=True)
+    return "\n".join(f"proxy_hide_header {name};" for name in headers)
 
 
 def _port(env, name: str, default: int) -> int:
@@ -196,9 +222,8 @@ def write(env=None) -> tuple[Path, Path]:
     run = Path(env.get("EDGE_DIR") or cfg.instance / "edge").resolve()
     (run / "tmp").mkdir(parents=True, exist_ok=True)
     deploy = Path(env.get("EDGE_DEPLOY") or config.PROJECT_ROOT / "deploy").resolve()
-    tls = edge_tls.settings(env, run, deploy, edge_host, edge_port, http_port)
-    production = {}
-    security_headers(production, production=True)  # HSTS exactly as the gate sends it
+    tls = edge_tls.settings(env, run, deploy, edge_host, edge_port, http_port,
+                            headers=security_header_lines(production=False))
     values = {
         "USER_DIRECTIVE": env.get("USER_DIRECTIVE", ""),
         "WORKERS": env.get("EDGE_WORKERS") or "auto",
@@ -208,10 +233,10 @@ def write(env=None) -> tuple[Path, Path]:
         "EDGE_HOST": edge_host,
         "EDGE_PORT": str(edge_port),
         "GATE_PORT": str(gate_port),
+        "SECURITY_HEADERS": security_header_lines(production=not cfg.local),
+        "HIDE_SECURITY_HEADERS": hidden_security_headers(),
         "GATE_LOCATIONS": gate_locations(),
         "TYPES": media_types(),
-        "HSTS": "" if cfg.local else
-                f'add_header Strict-Transport-Security "{production["Strict-Transport-Security"]}" always;',
         **tls,
     }
     text = render((deploy / "nginx.conf.template").read_text(), values)

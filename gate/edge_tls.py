@@ -134,7 +134,7 @@ def _stapling(env, chain: list[bytes], run: Path) -> str:
         "\n    ".join(lines)
 
 
-def _redirect(edge_host: str, edge_port: int, http_port: int | None) -> str:
+def _redirect(edge_host: str, edge_port: int, http_port: int | None, headers: str) -> str:
     if http_port is None:
         return "# No plain-http listener (EDGE_HTTP_PORT is not set)."
     target = "https://$host" + ("" if edge_port == 443 else f":{edge_port}") + "$request_uri"
@@ -143,9 +143,7 @@ def _redirect(edge_host: str, edge_port: int, http_port: int | None) -> str:
         "    server {",
         f"        listen {edge_host}:{http_port};",
         "        server_name _;",
-        "        add_header X-Content-Type-Options nosniff always;",
-        "        add_header X-Frame-Options SAMEORIGIN always;",
-        "        add_header Content-Security-Policy \"frame-ancestors 'self'\" always;",
+        *("        " + line for line in headers.splitlines()),
         "        # 308 keeps a form's method and body; 301 for reads, which every client knows.",
         "        if ($request_method !~ ^(GET|HEAD)$) {",
         f"            return 308 {target};",
@@ -156,8 +154,10 @@ def _redirect(edge_host: str, edge_port: int, http_port: int | None) -> str:
 
 
 def settings(env, run: Path, deploy: Path, edge_host: str, edge_port: int,
-             http_port: int | None) -> dict:
-    """Template values for nginx.conf (LISTEN_TLS, TLS); with TLS, writes tls.conf into `run`."""
+             http_port: int | None, headers: str = "") -> dict:
+    """Template values for nginx.conf (LISTEN_TLS, TLS); with TLS, writes tls.conf into `run`.
+
+    `headers`: the security headers' add_header lines (gate.edge_config) for the redirects."""
     given = [name for name in ("EDGE_TLS_CERT", "EDGE_TLS_KEY") if env.get(name)]
     if len(given) == 1:
         missing = ({"EDGE_TLS_CERT", "EDGE_TLS_KEY"} - set(given)).pop()
@@ -174,7 +174,7 @@ def settings(env, run: Path, deploy: Path, edge_host: str, edge_port: int,
     text = (deploy / "tls.conf.template").read_text()
     for name, value in {"CERT": str(cert), "KEY": str(key),
                         "STAPLING": _stapling(env, chain, run),
-                        "HTTP_REDIRECT": _redirect(edge_host, edge_port, http_port)}.items():
+                        "HTTP_REDIRECT": _redirect(edge_host, edge_port, http_port, headers)}.items():
         text = text.replace(f"@{name}@", value)
     conf = run / TLS_CONF
     conf.write_text(text)

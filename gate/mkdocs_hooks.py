@@ -16,7 +16,7 @@ from markdown import Extension
 from markdown.treeprocessors import Treeprocessor
 from mkdocs.exceptions import PluginError
 
-from gate import frontmatter, sla_text
+from gate import frontmatter, inline_scripts, sla_text
 from gate.access import may_see
 from gate.sections import SECTIONS, UnknownFolder, section_of_source, section_of_url
 
@@ -134,6 +134,18 @@ def on_page_content(html, page, config, files):
         return f'<a href="/{section}/" class="kb-locked-link">раздел «{SECTIONS[section]}»</a>'
 
     return _HTML_IMG.sub(locked, _HTML_LINK.sub(locked, html))
+
+
+def on_post_page(output, page, config):
+    """Inline scripts into files: the Content-Security-Policy allows none (gate.inline_scripts)."""
+    return inline_scripts.externalize(output, config.site_dir, "../" * page.url.count("/"))
+
+
+def on_post_template(output, template_name, config):
+    """The same for the error pages (404.html, the gate's shell 403.html), served under any
+    address: their scripts are addressed from the site's root."""
+    root = urlsplit(config.site_url or "/").path or "/"
+    return inline_scripts.externalize(output, config.site_dir, root if root.endswith("/") else root + "/")
 
 
 class _OutsideLinksProcessor(Treeprocessor):

@@ -8,6 +8,8 @@ ${PYTHON:-python3} -c "import ensurepip" 2>/dev/null || need="$need python3-venv
 command -v nginx >/dev/null 2>&1 || need="$need nginx"
 command -v chromium >/dev/null 2>&1 || need="$need chromium"
 command -v chromedriver >/dev/null 2>&1 || need="$need chromium-driver"
+# npm fetches axe-core for the accessibility tests (scripts/fetch_axe.py)
+command -v npm >/dev/null 2>&1 || need="$need npm"
 # PostgreSQL for tests/test_postgres.py (GATE_DATABASE_URL); Debian keeps initdb off the PATH
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 [ -z "$need" ] && exit 0

@@ -13,7 +13,9 @@ import sqlalchemy as sa
 from gate import accounts, api_tokens, audit, changes, config, db
 from gate.clock import utcnow
 from gate.identities import Identities
-from tests.conftest import PASSWORD, login, submit_support
+from tests.helpers.http import login
+from tests.helpers.project import PASSWORD
+from tests.helpers.support import submit_support
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from gate import changes
 from gate.db import invitations, outbox
 from gate.sections import SECTIONS
-from tests.conftest import csrf_of, login, marker
+from tests.helpers.http import csrf_of, login
+from tests.helpers.project import marker
 
 HTML = {"Accept": "text/html"}
 NEW_PASSWORD = "a-new-long-password"

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +22,11 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from gate.sections import SECTIONS
-from tests.conftest import PASSWORD, TEST_TARIFFS, make_project, marker
-from tests.smtp_support import MailSink, wait_healthy, wait_until
+from tests.helpers.browser import CHROMEDRIVER, CHROMIUM, WAIT
+from tests.helpers.mail import MailSink
+from tests.helpers.ports import free_port, wait_until
+from tests.helpers.processes import NGINX, healthz, start
+from tests.helpers.project import PASSWORD, TEST_TARIFFS, make_project, marker
 
 pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
@@ -35,21 +36,12 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("browser tests need Debian's chromium and chromium-driver "
                 "(apt-get install chromium chromium-driver)", allow_module_level=True)
 
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 STAFF = "boss@crystals.example"
-WAIT = 15  # seconds: the bound of every wait in a browser
 MAIL_WAIT = 30  # seconds for the outbox worker to deliver an invitation
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -94,21 +86,20 @@ def server(request, tmp_path_factory):
         command = ["sh", str(Path(__file__).resolve().parent.parent / "deploy/edge.sh")]
     else:
         command = [sys.executable, "-m", "gate", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    srv = Server(f"http://127.0.0.1:{port}", process, log, env, sink)
+    running = None
     try:
-        wait_healthy(srv.base, process, log)
+        running = start(command, ready=healthz(f"http://127.0.0.1:{port}"), log=log, env=env,
+                        what=f"the {mode} server")
+        srv = Server(f"http://127.0.0.1:{port}", running.process, log, env, sink)
         srv.cli("user", "add", STAFF, "--staff", "--password-stdin", stdin=PASSWORD + "\n")
         yield srv
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        if running:
+            running.stop(timeout=15)
+            try:  # edge mode: nginx and the gate are children of deploy/edge.sh
+                os.killpg(running.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         sink.stop()
 
 

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from gate import accounts, audit, changes
 from gate.db import audit as audit_t
 from gate.db import orgs, users
-from tests.conftest import PASSWORD, csrf_of, login
+from tests.helpers.http import csrf_of, login
+from tests.helpers.project import PASSWORD
 
 HTML = {"Accept": "text/html,application/xhtml+xml"}
 SCRIPT = {"Accept": "application/json"}

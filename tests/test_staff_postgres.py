@@ -1,5 +1,5 @@
 """The console's schema (migration v4) and its actions on SQLite and on a real PostgreSQL (the
-throwaway cluster of tests/test_postgres.py): a database of the previous release is upgraded
+throwaway cluster of tests/helpers/processes.py): a database of the previous release is upgraded
 with its rows intact, and invitations, tokens, erasure and the audit log behave alike."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from gate import accounts, audit, changes, console, db
-from tests.conftest import csrf_of, login, make_config, populate
-from tests.test_postgres import cluster  # noqa: F401  (the module's PostgreSQL server)
+from tests.helpers.http import csrf_of, login
+from tests.helpers.processes import Unavailable, running_cluster
+from tests.helpers.project import make_config, populate
 
 V4_COLUMNS = {"orgs": {"external_id"}, "users": {"is_admin", "last_login_at", "erased_at"}}
 V4_TABLES = {"invitations", "api_tokens", "audit"}
@@ -34,6 +35,19 @@ def _previous_release(engine) -> None:
         conn.exec_driver_sql("INSERT INTO users (email, org_id, password_hash, is_staff, "
                              "disabled, tokens_valid_after, created_at) SELECT 'old@x.example',"
                              " id, 'h', false, false, 0, '2025-01-01 00:00:00' FROM orgs")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A throwaway PostgreSQL server for this module (skipped where PostgreSQL is missing)."""
+    try:
+        c = running_cluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield c
+    finally:
+        c.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

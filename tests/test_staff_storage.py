@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from gate import changes
 from gate.db import audit, invitations, orgs, outbox, users
 from gate.storage_errors import faults
-from tests.conftest import csrf_of, login, make_config, populate
+from tests.helpers.http import csrf_of, login
+from tests.helpers.project import make_config, populate
 
 HTML = {"Accept": "text/html"}
 
