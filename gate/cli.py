@@ -10,7 +10,9 @@ import sys
 import click
 
 from gate import config as config_mod
-from gate.cli_accounts import org, token, user, with_engine
+from gate.cli_accounts import org, user
+from gate.cli_common import with_engine
+from gate.cli_tokens import audit_command, token
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -99,7 +101,7 @@ def search_gaps(engine, cfg, days, limit, as_json):
                        f"{','.join(r['editions'])}\t{r['query']}")
 
 
-for group in (org, user, token):
+for group in (org, user, token, audit_command):
     cli.add_command(group)
 
 

@@ -7,8 +7,8 @@ checks that every route of the application is covered.
 
 from __future__ import annotations
 
-EXACT = ("/login", "/logout", "/healthz")
-PREFIXES = ("/account/", "/password/", "/support/", "/api/")
+EXACT = ("/login", "/logout", "/healthz", "/staff")
+PREFIXES = ("/account/", "/password/", "/support/", "/api/", "/staff/", "/invite/")
 # Files of site/ that are never served as files: the gate answers them (404).
 INTERNAL_EXACT = ("/403.html", "/manifest.json")
 INTERNAL_PREFIXES = ("/editions/",)

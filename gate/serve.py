@@ -120,6 +120,7 @@ def worker_app():
 
     from gate import config
     from gate.factory import create_app
+    from gate.housekeeping import Housekeeper
     from gate.outbox import Worker
 
     _die_with_parent()
@@ -132,4 +133,13 @@ def worker_app():
     worker.start()
     # multiprocessing runs its finalizers when the worker leaves after a graceful stop
     util.Finalize(worker, worker.stop_and_join, args=(OUTBOX_STOP_WAIT,), exitpriority=10)
+    # this process's batches of token uses and refusals; the audit log's pruning (idempotent)
+    keeper = Housekeeper(gate.engine, gate.identities, gate.refusals, cfg.audit_days)
+    keeper.start()
+    util.Finalize(keeper, _stop_keeper, args=(keeper,), exitpriority=9)
     return app
+
+
+def _stop_keeper(keeper) -> None:
+    keeper.stop()
+    keeper.join(OUTBOX_STOP_WAIT)  # its last tick writes what is still batched

@@ -26,12 +26,14 @@ import pytest
 import requests
 
 from gate.build import build_all
-from tests.conftest import PASSWORD, make_project, marker
-from tests.nginx_support import Nginx, needs_nginx
-from tests.smtp_support import (FormClient, GateProcess, Load, MailSink, delivery_report,
-                                free_port, wait_until)
+from tests.helpers.mail import MailSink, delivery_report
+from tests.helpers.nginx import Nginx
+from tests.helpers.ports import free_port, wait_until
+from tests.helpers.processes import NGINX_MISSING, GateProcess, running_cluster
+from tests.helpers.project import PASSWORD, make_project, marker
+from tests.helpers.support import FormClient, Load
 
-pytestmark = needs_nginx
+pytestmark = pytest.mark.skipif(NGINX_MISSING is not None, reason=str(NGINX_MISSING))
 
 PROJECT = Path(__file__).resolve().parent.parent
 ORG = "Сеть Несколько"
@@ -68,8 +70,6 @@ def stack(request, project, tmp_path_factory):
     cluster = None
     env = {"GATE_TRUSTED_PROXIES": "1"}  # nginx in front
     if request.param == "postgresql":
-        from tests.pg_support import running_cluster
-
         cluster = running_cluster()
         env.update(GATE_DATABASE_URL=cluster.create_database("several"),
                    GATE_SECRET_KEY=secrets.token_hex(32))  # both hosts sign with one key
@@ -245,16 +245,16 @@ def test_a_stopped_or_killed_gate_takes_its_workers_and_nginx_uses_the_other(sta
     if stack.kind != "sqlite":
         pytest.skip("process handling is the same whatever the database: checked once, on SQLite")
     b = stack.gates[1]
-    workers = _workers(b.process.pid)
+    workers = _workers(b.running.process.pid)
     assert len(workers) == 2  # --workers defaults to the number of cores (2 here)
     b.stop()  # SIGTERM: the master stops its workers, then itself
-    assert b.process.returncode is not None and not any(_alive(w) for w in workers)
+    assert b.running.process.returncode is not None and not any(_alive(w) for w in workers)
     for _ in range(6):  # nginx leaves the stopped gate out and answers from the other
         assert requests.get(stack.base + "/healthz", timeout=30).status_code == 200
     b.start()
-    workers = _workers(b.process.pid)
-    b.process.send_signal(signal.SIGKILL)  # no shutdown code runs in the master
-    b.process.wait(10)
+    workers = _workers(b.running.process.pid)
+    b.running.process.send_signal(signal.SIGKILL)  # no shutdown code runs in the master
+    b.running.process.wait(10)
     wait_until(lambda: not any(_alive(w) for w in workers), 10,
                what="the killed master's workers gone")
     b.start()  # on the same port: nothing of the old one holds it

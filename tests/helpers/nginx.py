@@ -1,24 +1,18 @@
 """A real nginx for tests, run from a configuration the test writes: `Nginx(run_dir, http)`
 wraps the `http { ... }` body given (e.g. deploy/two-gates.conf with its placeholders filled in)
 into a main configuration whose pid, logs and temp files stay in `run_dir`, so it runs beside
-any system nginx. `needs_nginx` skips a test, with the reason, where nginx is not installed.
+any system nginx. Where nginx is missing, tests skip with tests.helpers.processes.NGINX_MISSING.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-from tests.smtp_support import wait_until
-
-NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx") or None
-needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (apt-get install "
-                                 "nginx; `make setup` does it as root)")
+from tests.helpers.ports import port_open, wait_until
+from tests.helpers.processes import NGINX
 
 MAIN = """{user}
 worker_processes 2;
@@ -53,13 +47,7 @@ class Nginx:
         assert check.returncode == 0, check.stderr
         self.process = subprocess.Popen([NGINX, "-c", str(self.conf), "-g", "daemon off;"],
                                         stderr=subprocess.PIPE)
-        import socket
-
-        def listening():
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", port)) == 0
-
-        wait_until(listening, 20, what=f"nginx on port {port}")
+        wait_until(lambda: port_open(port), 20, what=f"nginx on port {port}")
         return self
 
     def stop(self) -> None:
