@@ -34,8 +34,12 @@ run: setup
 	$(BIN)/gate build
 	GATE_MODE=local $(BIN)/gate serve --host 127.0.0.1 --port $(PORT)
 
+# In parallel (pytest-xdist; each test module on one worker, so its servers start once), then
+# the few tests that assert wall-clock time, alone. TEST_WORKERS=0: no workers, one process.
+TEST_WORKERS ?= 3
 test: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial"
+	$(BIN)/python -m pytest -m serial
 
 # Plain http on 127.0.0.1:8080, so local mode (no Secure cookies); with EDGE_TLS_CERT and
 # EDGE_TLS_KEY it is https and production mode (Secure cookies, HSTS). GATE_MODE overrides both.

@@ -7,7 +7,7 @@ import random
 import shutil
 from pathlib import Path
 
-from tests.conftest import TEST_TARIFFS
+from tests.helpers.project import TEST_TARIFFS
 
 PROJECT = Path(__file__).resolve().parent.parent
 TARIFFS = TEST_TARIFFS  # start, solo-func, solo-claim, pair: the same as the tests use

@@ -1,49 +1,56 @@
-"""The naive reference gate for benchmarks: Flask + PyJWT decoding the cookie on every request.
+"""The naive reference gate of the benchmarks, written as a user would write it: Flask, PyJWT
+decoding the cookie on every request, `send_file` for the page. It knows nothing of the real
+gate's code; it makes the same decisions for the plain case (section of the path, edition
+folder of the token's sections) and sets the same headers.
 
-Same decisions as the real gate's plain case (section check, edition folder, file send), none
-of its caching. Run: python bench/naive_gate.py SITE_DIR KEY_HEX PORT THREADS
+Run it as a user would: NAIVE_SITE=site NAIVE_KEY=<hex> gunicorn -w <cores> bench.naive_gate:app
 """
 
-import sys
+import os
 from pathlib import Path
 
 import jwt
-import waitress
-from flask import Flask, abort, request, send_from_directory
+from flask import Flask, abort, request, send_file
+from werkzeug.security import safe_join
 
-from gate.editions import edition_name
-from gate.sections import section_of_url
+SITE = Path(os.environ.get("NAIVE_SITE", "site"))
+KEY = bytes.fromhex(os.environ.get("NAIVE_KEY", "00" * 32))
+SECTIONS = ["launches", "functionality", "maintenance", "claim-desk"]  # in the site's order
+HEADERS = {"Cache-Control": "private, no-cache", "Vary": "Cookie",
+           "X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN",
+           "Content-Security-Policy": "frame-ancestors 'self'", "Referrer-Policy": "same-origin"}
 
-
-def make_app(site: Path, key: bytes) -> Flask:
-    app = Flask(__name__)
-
-    @app.route("/", defaults={"path": ""})
-    @app.route("/<path:path>")
-    def page(path):
-        sections = []
-        token = request.cookies.get("kb_session")
-        if token:
-            try:
-                claims = jwt.decode(token, key, algorithms=["HS256"],
-                                    options={"require": ["exp", "sub", "sections"]})
-                sections = claims["sections"]
-            except jwt.PyJWTError:
-                abort(401)
-        section = section_of_url("/" + path)
-        if section and section not in sections:
-            abort(403)
-        edition = edition_name(sections) if token else "public"
-        if path == "" or path.endswith("/"):
-            path += "index.html"
-        resp = send_from_directory(site / "editions" / edition, path)
-        resp.headers["Cache-Control"] = "private, no-cache"
-        resp.headers["Vary"] = "Cookie"
-        return resp
-
-    return app
+app = Flask(__name__)
 
 
-if __name__ == "__main__":
-    site, key, port, threads = Path(sys.argv[1]), bytes.fromhex(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-    waitress.serve(make_app(site, key), host="127.0.0.1", port=port, threads=threads, ident="naive")
+def edition(sections) -> str:
+    if not sections:
+        return "none"
+    if set(sections) == set(SECTIONS):
+        return "all"
+    return "+".join(s for s in SECTIONS if s in sections)
+
+
+@app.route("/", defaults={"path": ""})
+@app.route("/<path:path>")
+def page(path):
+    token = request.cookies.get("kb_session")
+    sections, folder = [], "public"
+    if token:
+        try:
+            claims = jwt.decode(token, KEY, algorithms=["HS256"],
+                                options={"require": ["exp", "sub", "sections"]})
+        except jwt.PyJWTError:
+            abort(401)
+        sections, folder = claims["sections"], edition(claims["sections"])
+    section = path.split("/", 1)[0].lower()
+    if section in SECTIONS and section not in sections:
+        abort(403)
+    if path == "" or path.endswith("/"):
+        path += "index.html"
+    file = safe_join(str(SITE / "editions" / folder), path)
+    if file is None or not os.path.isfile(file):
+        abort(404)
+    response = send_file(file, conditional=True)
+    response.headers.update(HEADERS)
+    return response

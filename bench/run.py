@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -11,15 +13,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # module -> what it measures; each has main() and prints its own figures
 BENCHES = [
-    ("bench.build_bench", "all editions vs one plain build (300 articles)"),
-    ("bench.http_bench", "static nginx / edge / standalone gate / naive gate"),
+    ("bench.build_bench", "all editions vs one plain build (300 and 1 000 articles, cold)"),
+    ("bench.http_bench", "gate --workers=cores vs naive gate under gunicorn; edge vs plain nginx"),
     ("bench.search_eval", "search quality (top-1/top-3) and latency"),
     ("bench.soak", "support requests: 8 clients, 200 requests, kill -9, SMTP outage"),
+    ("bench.console_bench", "staff console: /staff/orgs/ with 2 000 organisations, 20 000 people"),
 ]
 
 
 def main(only: list[str]) -> int:
     failed = 0
+    print("machine:", os.cpu_count(), "cores;", subprocess.run(["uptime"], capture_output=True,
+                                                              text=True).stdout.strip(), flush=True)
     for module, what in BENCHES:
         if only and not any(o in module for o in only):
             continue

@@ -32,9 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.conftest import PASSWORD, TEST_TARIFFS, make_project  # noqa: E402
-from tests.smtp_support import (FormClient, GateProcess, Load, MailSink,  # noqa: E402
-                                delivery_report, wait_until)
+from tests.helpers.mail import MailSink, delivery_report  # noqa: E402
+from tests.helpers.ports import wait_until  # noqa: E402
+from tests.helpers.processes import GateProcess  # noqa: E402
+from tests.helpers.project import PASSWORD, TEST_TARIFFS, make_project  # noqa: E402
+from tests.helpers.support import FormClient, Load  # noqa: E402
 
 SUPPORT = "support@kb.test"
 DRAIN_LIMIT = 120  # seconds for the outbox to drain after the mail server is back

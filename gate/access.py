@@ -26,6 +26,7 @@ class Identity:
     staff: bool = False
     contract_active: bool = True
     session_id: str | None = None  # sha256 id of the login session, for cookie identities
+    admin: bool = False            # manages their own organisation's people (/account/people/)
 
 
 def may_see(sections, section: str | None) -> bool:
@@ -73,4 +74,5 @@ def identity_of(user, org, tariffs: dict, today: dt.date,
     return Identity(user_id=user.id, email=user.email, org=org.name,
                     tariff=STAFF_TARIFF if user.is_staff else org.tariff,
                     sections=sections_of(org.tariff, tariffs, user.is_staff, active),
-                    staff=user.is_staff, contract_active=active, session_id=session_id)
+                    staff=user.is_staff, contract_active=active, session_id=session_id,
+                    admin=bool(getattr(user, "is_admin", False)) and not user.is_staff)

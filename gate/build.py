@@ -27,7 +27,7 @@ MANIFEST = "manifest.json"
 # What a build reads besides docs/: a change in any of them makes site/ stale.
 BUILD_INPUTS = ("mkdocs.yml", "overrides", "gate/mkdocs_hooks.py", "gate/sections.py",
                 "gate/search", "gate/sla_text.py", "gate/frontmatter.py", "search-synonyms.yml",
-                "gate/inline_scripts.py", "gate/changes.py")
+                "gate/inline_scripts.py", "gate/change_notes.py")
 
 
 # Sitemaps need absolute addresses: GATE_BASE_URL at build time, else the local address.
@@ -38,17 +38,51 @@ class BuildError(RuntimeError):
     pass
 
 
-def source_digest(root: Path) -> str:
-    """A hash of everything the editions are built from (docs and site configuration)."""
-    h = hashlib.sha256()
+def _file_hashes(root: Path) -> dict[str, bytes]:
+    """Path relative to the project -> SHA-256 of the file, for docs/ and every build input."""
+    hashes = {}
     for top in ("docs", *BUILD_INPUTS):
         base = root / top
         paths = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
         for path in paths:
             if not path.exists() or "__pycache__" in path.parts:
                 continue
-            h.update(str(path.relative_to(root)).encode() + b"\0")
-            h.update(hashlib.sha256(path.read_bytes()).digest())
+            hashes[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).digest()
+    return hashes
+
+
+def edition_digest(hashes: dict, name: str, sections, site_url: str, sla: dict) -> str:
+    """What one edition is built from: the build inputs, its own sections' and the public
+    files, the addresses (not contents) of every other page (links to them point at their
+    section's root), its sections, site URL and SLA words. Equal digests: equal editions."""
+    from gate.sections import SECTIONS
+    h = hashlib.sha256(json.dumps([name, sorted(sections), site_url, sla, _tool_versions()],
+                                  sort_keys=True, ensure_ascii=False).encode())
+    for rel, digest in sorted(hashes.items()):
+        parts = rel.split("/")
+        foreign = parts[0] == "docs" and len(parts) > 2 and parts[1] in SECTIONS \
+            and parts[1] not in sections
+        h.update(rel.encode() + b"\0" + (b"" if foreign else digest))
+    return h.hexdigest()
+
+
+def _tool_versions() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+    found = []
+    for package in ("mkdocs", "mkdocs-material", "pymdown-extensions", "Markdown", "pymorphy3"):
+        try:
+            found.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            found.append(package)
+    return found
+
+
+def source_digest(root: Path, hashes: dict | None = None) -> str:
+    """A hash of everything the editions are built from (docs and site configuration)."""
+    h = hashlib.sha256()
+    for rel, digest in (hashes if hashes is not None else _file_hashes(Path(root))).items():
+        h.update(rel.encode() + b"\0")
+        h.update(digest)
     return h.hexdigest()
 
 
@@ -112,15 +146,21 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
     site = root / "site"
     staging = root / f"site.new-{os.getpid()}"
     shutil.rmtree(staging, ignore_errors=True)
-    digest = source_digest(root)
+    hashes = _file_hashes(root)
+    digest = source_digest(root, hashes)
     started = time.perf_counter()
-    # Largest editions first, so the two cores finish together.
-    order = sorted(plan, key=lambda n: -len(plan[n]))
-    jobs = jobs or min(len(order), os.cpu_count() or 1)
     site_url = site_url or DEFAULT_SITE_URL
+    slas = {n: sla_phrases(tariffs, plan[n]) for n in plan}
+    digests = {n: edition_digest(hashes, n, plan[n], site_url, slas[n]) for n in plan}
+    previous = _previous_digests(site)
+    # An edition whose inputs are unchanged is not built again: its files are linked over.
+    kept = {n for n in plan if previous.get(n) == digests[n] and (site / "editions" / n).is_dir()}
+    # Largest editions first, so the two cores finish together.
+    order = sorted((n for n in plan if n not in kept), key=lambda n: -len(plan[n]))
+    jobs = max(1, jobs or min(len(order), os.cpu_count() or 1))
     args = [(str(root), n, sorted(plan[n]), str(staging / "editions" / n), site_url,
-             sla_phrases(tariffs, plan[n]), synonyms) for n in order]
-    if jobs == 1:
+             slas[n], synonyms) for n in order]
+    if jobs == 1 or len(order) <= 1:
         results = [build_edition(*a) for a in args]
     else:
         import mkdocs.commands.build  # noqa: F401 - imported once, before the workers fork
@@ -131,11 +171,16 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
     if errors:
         shutil.rmtree(staging, ignore_errors=True)
         raise BuildError("build failed:\n  " + "\n  ".join(errors))
-    _write_changes(root, staging, plan, site_url)
+    # feeds of the editions built now only: a kept edition's feed came from the same inputs,
+    # and its files are hard links to the served site's, never to be written through
+    _write_changes(root, staging, {n: plan[n] for n in order}, site_url)
+    for n in sorted(kept):
+        shutil.copytree(site / "editions" / n, staging / "editions" / n, copy_function=os.link)
     manifest = {
         "source_digest": digest,
         "tariffs_digest": tariffs_digest(tariffs),
         "editions": {n: sorted(s) for n, s in plan.items()},
+        "edition_digests": digests,
         "built_at": int(time.time()),
     }
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
@@ -144,18 +189,28 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
         site.rename(old)
     staging.rename(site)
     shutil.rmtree(old, ignore_errors=True)
-    log(f"built {len(plan)} editions ({', '.join(order)}) in {time.perf_counter() - started:.1f}s")
+    log(f"built {len(order)} editions ({', '.join(order) or 'none'})"
+        + (f", kept {len(kept)} unchanged ({', '.join(sorted(kept))})" if kept else "")
+        + f" in {time.perf_counter() - started:.1f}s")
     return manifest
 
 
 def _write_changes(root: Path, staging: Path, plan: dict, site_url: str) -> None:
     """The authors' change notes: site/articles.json (all of them, never served) and each
-    edition's Atom feed of its own articles' notes (gate.changes)."""
-    from gate import changes
-    articles = changes.read_articles(root / "docs")
-    changes.write_articles(staging, articles)
+    edition's Atom feed of its own articles' notes (gate.change_notes)."""
+    from gate import change_notes
+    articles = change_notes.read_articles(root / "docs")
+    change_notes.write_articles(staging, articles)
     for name, sections in plan.items():
-        changes.write_feed(staging / "editions" / name, changes.visible(articles, sections), site_url)
+        change_notes.write_feed(staging / "editions" / name, change_notes.visible(articles, sections), site_url)
+
+
+def _previous_digests(site: Path) -> dict:
+    """The per-edition digests of the site built before, if any."""
+    try:
+        return json.loads((site / MANIFEST).read_text()).get("edition_digests") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _synonyms(root: Path):

@@ -10,7 +10,9 @@ import sys
 import click
 
 from gate import config as config_mod
-from gate.cli_accounts import org, token, user, with_engine
+from gate.cli_accounts import org, user
+from gate.cli_common import with_engine
+from gate.cli_tokens import audit_command, token
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,13 +47,16 @@ def check():
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--threads", type=int, default=8, show_default=True)
-def serve(host, port, threads):
-    """Serve with a production WSGI server and the mail outbox worker."""
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="worker processes (default: the number of cores)")
+@click.option("--threads", type=click.IntRange(1, 256), default=4, show_default=True,
+              help="threads per worker process")
+def serve(host, port, workers, threads):
+    """Serve with a production WSGI server (granian) and the mail outbox worker."""
     from gate.build import BuildError
     from gate.serve import serve as run
     try:
-        run(config_mod.from_env(), host, port, threads)
+        run(config_mod.from_env(), host, port, workers, threads)
     except BuildError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -104,9 +109,9 @@ def search_gaps(engine, cfg, days, limit, as_json):
 def feedback_report(engine, cfg, days, as_json):
     """Readers' votes per article: yes, no, reasons, comments, support requests filed after a
     "no"; the largest share of "no" first (`--days 7`: the week's articles that fail)."""
-    from gate import changes, feedback
-    rows = feedback.report(engine, days=days, titles=changes.titles(
-        changes.load_articles(cfg.site_dir)))
+    from gate import change_notes, feedback
+    rows = feedback.report(engine, days=days, titles=change_notes.titles(
+        change_notes.load_articles(cfg.site_dir)))
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -139,7 +144,7 @@ def digest_command(engine, cfg, email):
         click.echo(line)
 
 
-for group in (org, user, token):
+for group in (org, user, token, audit_command):
     cli.add_command(group)
 
 

@@ -1,33 +1,21 @@
-"""`gate org`, `gate user` and `gate token`: organisations, people and API tokens."""
+"""`gate org` and `gate user`: organisations and people. Every change goes through
+gate.changes, which writes its audit row (actor "cli") in the same transaction."""
 
 from __future__ import annotations
 
-import functools
+import os
 import sys
 
 import click
 
-from gate import accounts, tokens
-from gate import config as config_mod
+from gate import accounts, changes
 from gate.access import contract_active
+from gate.accounts import AccountError
+from gate.cli_common import with_engine
 from gate.clock import today
-from gate.instance import open_database, signing_key
 from gate.tariffs import load_tariffs
 
-
-def with_engine(command):
-    """Runs a command with the settings and an open database (its account errors as one line)."""
-    @functools.wraps(command)
-    def wrapped(*args, **kwargs):
-        cfg = config_mod.from_env()
-        engine = open_database(cfg)
-        try:
-            return command(engine, cfg, *args, **kwargs)
-        except accounts.AccountError as exc:
-            raise click.ClickException(str(exc)) from None
-        finally:
-            engine.dispose()
-    return wrapped
+CLI = changes.CLI
 
 
 def _password(from_stdin: bool) -> tuple[str, bool]:
@@ -38,6 +26,16 @@ def _password(from_stdin: bool) -> tuple[str, bool]:
             raise click.ClickException("no password on standard input")
         return password, False
     return accounts.generate_password(), True
+
+
+def invitation_base(cfg) -> str:
+    """Where invitation links point: GATE_BASE_URL; in local mode http://127.0.0.1:$PORT."""
+    if cfg.base_url:
+        return cfg.base_url
+    if cfg.local:
+        return f"http://127.0.0.1:{os.environ.get('PORT') or 8000}"
+    raise AccountError("GATE_BASE_URL is not set: an invitation link needs the public address "
+                       "of the knowledge base (e.g. https://kb.example.ru)")
 
 
 # --- organisations -------------------------------------------------------------------------
@@ -51,10 +49,11 @@ def org():
 @click.argument("name")
 @click.option("--tariff", required=True)
 @click.option("--until", help="valid through this day (YYYY-MM-DD, GATE_TIMEZONE)")
+@click.option("--external-id", help="the organisation's id in the vendor's client portal")
 @with_engine
-def org_add(engine, cfg, name, tariff, until):
+def org_add(engine, cfg, name, tariff, until, external_id):
     with engine.begin() as conn:
-        accounts.add_org(conn, name, tariff, load_tariffs(cfg.tariffs_path), until)
+        changes.org_add(conn, CLI, load_tariffs(cfg.tariffs_path), name, tariff, until, external_id)
     click.echo(f"organisation '{name}' added with tariff {tariff}"
                + (f" until {until}" if until else ""))
 
@@ -62,11 +61,12 @@ def org_add(engine, cfg, name, tariff, until):
 @org.command("set")
 @click.argument("name")
 @click.option("--tariff")
-@click.option("--until")
+@click.option("--until", help="a new end date (YYYY-MM-DD); reopens an ended contract")
+@click.option("--external-id", help="the client portal's id ('' removes it)")
 @with_engine
-def org_set(engine, cfg, name, tariff, until):
+def org_set(engine, cfg, name, tariff, until, external_id):
     with engine.begin() as conn:
-        accounts.set_org(conn, name, load_tariffs(cfg.tariffs_path), tariff, until)
+        changes.org_set(conn, CLI, load_tariffs(cfg.tariffs_path), name, tariff, until, external_id)
     click.echo(f"organisation '{name}' changed")
 
 
@@ -75,7 +75,7 @@ def org_set(engine, cfg, name, tariff, until):
 @with_engine
 def org_end(engine, cfg, name):
     with engine.begin() as conn:
-        accounts.end_org(conn, name)
+        changes.org_end(conn, CLI, name)
     click.echo(f"contract of '{name}' ended")
 
 
@@ -96,6 +96,11 @@ def user():
     """People: a client's engineers and the vendor's staff."""
 
 
+def _one_of(org_name, staff) -> None:
+    if bool(org_name) == staff:
+        raise click.UsageError("give either --org NAME or --staff")
+
+
 @user.command("add")
 @click.argument("email")
 @click.option("--org", "org_name", help="the person's organisation")
@@ -103,15 +108,31 @@ def user():
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @with_engine
 def user_add(engine, cfg, email, org_name, staff, password_stdin):
-    if bool(org_name) == staff:
-        raise click.UsageError("give either --org NAME or --staff")
+    _one_of(org_name, staff)
     password, generated = _password(password_stdin)
     with engine.begin() as conn:
-        accounts.add_user(conn, email, password, org=org_name, staff=staff)
+        changes.user_add(conn, CLI, email, password, org=org_name, staff=staff)
     click.echo(f"user '{accounts.normalize_email(email)}' added"
                + (" (staff)" if staff else f" to '{org_name}'"))
     if generated:
         click.echo(password)
+
+
+@user.command("invite")
+@click.argument("email")
+@click.option("--org", "org_name", help="the person's organisation")
+@click.option("--staff", is_flag=True, help="a support staff member (sees every section)")
+@click.option("--admin", is_flag=True, help="manages the organisation's people")
+@with_engine
+def user_invite(engine, cfg, email, org_name, staff, admin):
+    """Mail a one-time link (72 h) to set a password; older links stop working."""
+    _one_of(org_name, staff)
+    base = invitation_base(cfg)
+    with engine.begin() as conn:
+        done = changes.user_invite(conn, CLI, cfg, base, email, org=org_name, staff=staff,
+                                   admin=admin)
+    click.echo(f"invitation {'sent' if done.created else 'sent again'} to '{done.email}' "
+               f"(link valid 72 h, mailed through the outbox)")
 
 
 @user.command("disable")
@@ -119,7 +140,7 @@ def user_add(engine, cfg, email, org_name, staff, password_stdin):
 @with_engine
 def user_disable(engine, cfg, email):
     with engine.begin() as conn:
-        accounts.set_disabled(conn, email, True)
+        changes.user_disable(conn, CLI, email, True)
     click.echo(f"user '{email}' disabled")
 
 
@@ -128,8 +149,30 @@ def user_disable(engine, cfg, email):
 @with_engine
 def user_enable(engine, cfg, email):
     with engine.begin() as conn:
-        accounts.set_disabled(conn, email, False)
+        changes.user_disable(conn, CLI, email, False)
     click.echo(f"user '{email}' enabled")
+
+
+@user.command("admin")
+@click.argument("email")
+@click.option("--off", is_flag=True, help="no longer an admin")
+@with_engine
+def user_admin(engine, cfg, email, off):
+    """Make a person their organisation's admin (manages its people), or --off."""
+    with engine.begin() as conn:
+        changes.user_admin(conn, CLI, email, not off)
+    click.echo(f"user '{email}' is {'no longer' if off else 'now'} an admin of their organisation")
+
+
+@user.command("forget")
+@click.argument("email")
+@with_engine
+def user_forget(engine, cfg, email):
+    """Erase a person (152-FZ): account, sessions, tokens, invitations; the audit keeps the
+    actions under a pseudonym."""
+    with engine.begin() as conn:
+        name = changes.user_forget(conn, CLI, email)
+    click.echo(f"user '{email}' erased; the audit log calls them {name}")
 
 
 @user.command("password")
@@ -139,7 +182,7 @@ def user_enable(engine, cfg, email):
 def user_password(engine, cfg, email, password_stdin):
     password, generated = _password(password_stdin)
     with engine.begin() as conn:
-        accounts.set_password(conn, accounts.user_id_by_email(conn, email), password)
+        changes.user_password(conn, CLI, email, password)
     click.echo(f"password of '{email}' changed")
     if generated:
         click.echo(password)
@@ -151,38 +194,7 @@ def user_password(engine, cfg, email, password_stdin):
 def user_list(engine, cfg, org_name):
     with engine.connect() as conn:
         for u in accounts.list_users(conn, org_name):
-            flags = ",".join(f for f, on in (("staff", u.is_staff), ("disabled", u.disabled)) if on)
+            flags = ",".join(f for f, on in (("staff", u.is_staff), ("admin", u.is_admin),
+                                             ("disabled", u.disabled), ("invited", u.pending))
+                             if on)
             click.echo(f"{u.email}\t{u.org}\t{flags or '-'}")
-
-
-# --- API tokens ----------------------------------------------------------------------------
-
-class _TokenGroup(click.Group):
-    """`gate token EMAIL` issues a token; named subcommands do the rest."""
-
-    def parse_args(self, ctx, args):
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
-            args = ["issue", *args]
-        return super().parse_args(ctx, args)
-
-
-@click.group(cls=_TokenGroup)
-def token():
-    """API tokens for scripts: `gate token EMAIL [--ttl SECONDS]` prints one."""
-
-
-@token.command("issue")
-@click.argument("email")
-@click.option("--ttl", type=int, default=3600, show_default=True, help="seconds (at most 30 days)")
-@with_engine
-def token_issue(engine, cfg, email, ttl):
-    if not 1 <= ttl <= tokens.MAX_API_TTL:
-        raise click.ClickException(f"--ttl must be from 1 to {tokens.MAX_API_TTL} seconds (30 days)")
-    tariffs = load_tariffs(cfg.tariffs_path)
-    with engine.connect() as conn:
-        ident = accounts.identity(conn, accounts.user_id_by_email(conn, email), tariffs,
-                                  cfg.timezone)
-    if ident is None:
-        raise click.ClickException(f"user '{email}' is disabled")
-    click.echo(tokens.issue(signing_key(cfg), sub=ident.user_id, org=ident.org,
-                            tariff=ident.tariff, sections=ident.sections, typ="api", ttl=ttl))

@@ -27,6 +27,7 @@ SETTINGS = {
     "GATE_SUPPORT_EMAIL": ("support@localhost", "where support requests are delivered"),
     "GATE_MAIL_FROM": ("kb@localhost", "sender address of the gate's e-mails"),
     "GATE_DIGEST_AT": ("mon 09:00", "weekday and time (GATE_TIMEZONE) the weekly digest is sent"),
+    "GATE_AUDIT_DAYS": ("365", "days the audit log keeps its rows (older ones are deleted)"),
 }
 
 
@@ -51,6 +52,7 @@ class Config:
     support_email: str = "support@localhost"
     mail_from: str = "kb@localhost"
     digest_at: str = "mon 09:00"
+    audit_days: int = 365
 
     @property
     def local(self) -> bool:
@@ -90,6 +92,12 @@ def from_env(env=None) -> Config:
         smtp_port = int(env.get("GATE_SMTP_PORT", "25"))
     except ValueError:
         raise ConfigError("GATE_SMTP_PORT must be a port number") from None
+    try:
+        audit_days = int(env.get("GATE_AUDIT_DAYS", "365"))
+        if not 1 <= audit_days <= 36500:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("GATE_AUDIT_DAYS must be a whole number of days from 1 to 36500") from None
     secret = env.get("GATE_SECRET_KEY")
     if secret is not None and len(secret.encode()) < 32:
         raise ConfigError("GATE_SECRET_KEY must be at least 32 bytes")
@@ -115,6 +123,7 @@ def from_env(env=None) -> Config:
         support_email=env.get("GATE_SUPPORT_EMAIL", "support@localhost"),
         mail_from=env.get("GATE_MAIL_FROM", "kb@localhost"),
         digest_at=digest_at,
+        audit_days=audit_days,
     )
 
 

@@ -24,6 +24,11 @@ orgs = sa.Table(
     sa.Column("ended_at", sa.DateTime, nullable=True),    # `gate org end`
     sa.Column("is_vendor", sa.Boolean, nullable=False, default=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("external_id", sa.String(200), nullable=True),  # the client portal's id (v4)
+    # v4: name and external id case-folded in Python (gate.accounts.search_key), so that the
+    # console's search ignores case in any alphabet alike on SQLite and PostgreSQL
+    sa.Column("search_key", sa.String(402), nullable=True),
+    sa.Index("ix_orgs_external_id", "external_id", unique=True),
 )
 
 users = sa.Table(
@@ -38,6 +43,12 @@ users = sa.Table(
     # 64 bits: a 32-bit INTEGER (PostgreSQL's) overflows in 2038. SQLite's INTEGER has 64 bits.
     sa.Column("tokens_valid_after", BigEpoch, nullable=False, default=0),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # v4: an organisation's admin (manages its people); the last sign-in; erased (152-FZ): the
+    # row stays as a tombstone "user#<id>" so the organisation's requests keep their author
+    sa.Column("is_admin", sa.Boolean, nullable=False, default=False),
+    sa.Column("last_login_at", sa.DateTime, nullable=True),
+    sa.Column("erased_at", sa.DateTime, nullable=True),
+    sa.Index("ix_users_org_id", "org_id"),
 )
 
 sessions = sa.Table(
@@ -113,6 +124,58 @@ search_misses = sa.Table(
     sa.Column("at", sa.DateTime, nullable=False),
 )
 
+# v4: invitation links (only the sha256 of the secret is stored), API tokens with ids, the audit log
+invitations = sa.Table(
+    "invitations", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),      # sha256 of the link's secret
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("used_at", sa.DateTime, nullable=True),
+    sa.Column("voided_at", sa.DateTime, nullable=True),    # replaced by a newer one, or disabled
+)
+
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),         # the token's `tid` claim
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+    sa.Column("last_used_at", sa.DateTime, nullable=True),  # written in batches (gate.api_tokens)
+    sa.Column("revoked_at", sa.DateTime, nullable=True),
+)
+
+audit = sa.Table(
+    "audit", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime, nullable=False, index=True),
+    sa.Column("actor", sa.String(254), nullable=False),    # "cli", an e-mail or "user#<id>"
+    sa.Column("address", sa.String(64), nullable=True),    # the client's IP address (web)
+    sa.Column("action", sa.String(40), nullable=False, index=True),
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("org_id", sa.Integer, nullable=True, index=True),  # whose organisation it concerns
+    sa.Column("user_id", sa.Integer, nullable=True, index=True),  # the person it concerns
+    sa.Column("details", sa.Text, nullable=True),          # a JSON object
+)
+
+# Shared limits (gate.shared_limits): one row per counted event, and when a key was last seen.
+# Keys are SHA-256 hashes; times are Unix time in milliseconds; rows go after keep_until.
+limit_events = sa.Table(
+    "limit_events", metadata,
+    sa.Column("id", BigEpoch, primary_key=True),  # 64 bits: many events over the years
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("at", BigEpoch, nullable=False),
+    sa.Column("keep_until", BigEpoch, nullable=False, index=True),
+    sa.Index("ix_limit_events_key_at", "key", "at"),
+)
+
+limit_marks = sa.Table(
+    "limit_marks", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("at", BigEpoch, nullable=False),
+    sa.Column("keep_until", BigEpoch, nullable=False, index=True),
+)
+
 # Readers' feedback (issue 19): one vote per voter and page, the last one counts. `voter` is
 # "u<user id>" for a person, "b<hash of the browser's kb_voter cookie>" for an anonymous visitor
 # on a public page.
@@ -140,7 +203,7 @@ feedback_requests = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
-# Personal feed keys (/feed.xml?key=...): the key is derived from the row (gate.changes), so
+# Personal feed keys (/feed.xml?key=...): the key is derived from the row (gate.change_notes), so
 # nothing secret is stored; revoking sets revoked_at.
 feed_keys = sa.Table(
     "feed_keys", metadata,
@@ -194,14 +257,50 @@ def _v3(conn):
         conn.exec_driver_sql("ALTER TABLE outbox ADD COLUMN claimed_by VARCHAR(200)")
 
 
+def search_key(name: str, external_id: str | None) -> str:
+    """What the console's search of organisations looks in: both names, case-folded."""
+    return f"{name}\n{external_id or ''}".casefold()
+
+
 def _v4(conn):
+    """The staff console: organisations' external ids, admins, last sign-in and erasure of
+    people, invitations, API token ids and the audit log. Idempotent where v1 (which creates
+    the tables from the current metadata) already made the part."""
+    def add(table, column):
+        if column.name not in {c["name"] for c in sa.inspect(conn).get_columns(table.name)}:
+            kind = column.type.compile(dialect=conn.dialect)
+            default = ""
+            if column.default is not None:
+                default = " DEFAULT " + ("false" if conn.dialect.name == "postgresql" else "0")
+            null = " NOT NULL" if not column.nullable else ""
+            conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}{null}")
+    add(orgs, orgs.c.external_id)
+    add(orgs, orgs.c.search_key)
+    for row in conn.execute(sa.select(orgs.c.id, orgs.c.name, orgs.c.external_id)
+                            .where(orgs.c.search_key.is_(None))).all():
+        conn.execute(orgs.update().where(orgs.c.id == row.id)
+                     .values(search_key=search_key(row.name, row.external_id)))
+    for column in (users.c.is_admin, users.c.last_login_at, users.c.erased_at):
+        add(users, column)
+    for table in (orgs, users):
+        for index in table.indexes:
+            index.create(conn, checkfirst=True)
+    metadata.create_all(conn, tables=[invitations, api_tokens, audit], checkfirst=True)
+
+
+def _limits(conn):
+    """limit_events and limit_marks: login and search limits shared by every gate process."""
+    metadata.create_all(conn, tables=[limit_events, limit_marks])
+
+
+def _readers(conn):
     """Readers' feedback, feed keys and the weekly digest (issue 19)."""
     metadata.create_all(conn, tables=[feedback, feedback_requests, feed_keys,
                                       digest_subscriptions, digest_runs])
 
 
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1, _v2, _v3, _v4]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers]
 # a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
 _MIGRATION_LOCK = 0x67617465  # "gate"
 
@@ -225,7 +324,10 @@ def migrate(engine: sa.Engine) -> int:
 CONNECT_TIMEOUT = 5  # seconds, PostgreSQL
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, durable: bool = True) -> sa.Engine:
+    """durable=False: commits do not wait for the disk (SQLite synchronous=NORMAL, PostgreSQL
+    synchronous_commit off); a crash may lose the last moments, never corrupts. For counters
+    only (gate.shared_limits)."""
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
@@ -233,7 +335,8 @@ def make_engine(url: str) -> sa.Engine:
         def _sqlite_pragmas(dbapi_conn, _record):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")  # an acknowledged request survives a crash
+            # FULL: an acknowledged request survives a crash
+            cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 
@@ -252,6 +355,8 @@ def make_engine(url: str) -> sa.Engine:
             # UTC too, so nothing depends on the server's TimeZone setting.
             cur = dbapi_conn.cursor()
             cur.execute("SET TIME ZONE 'UTC'")
+            if not durable:
+                cur.execute("SET synchronous_commit TO off")
             cur.close()
             dbapi_conn.commit()  # the pool rolls back on return: keep the setting
     return engine

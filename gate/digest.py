@@ -5,7 +5,7 @@ week's slot: a row in digest_runs whose primary key is the week, so across every
 host exactly one insert succeeds. In that same transaction it queues one mail per subscriber
 into the outbox (gate.outbox delivers them, each once, with a stable Message-ID), so a digest is
 queued whole or not at all. What a person gets is decided then, from their account as it
-stands at that moment: the notes (gate.changes) of articles in the sections their
+stands at that moment: the notes (gate.change_notes) of articles in the sections their
 organisation's tariff includes now (gate.access), nothing to disabled people or ended
 contracts. A digest lists the notes the site did not have at the previous digest (each run
 records what it knew), or for the first one, the notes of the last 7 days. The same slot also
@@ -23,7 +23,7 @@ import threading
 
 import sqlalchemy as sa
 
-from gate import accounts, changes, outbox
+from gate import accounts, change_notes, outbox
 from gate import feedback as feedback_store
 from gate.clock import utcnow
 from gate.db import digest_runs, digest_subscriptions
@@ -116,7 +116,7 @@ def compose(identity, articles: list[dict], known: set | None, today: dt.date, b
     (no new note in their sections, a disabled person, an ended contract)."""
     if identity is None or not identity.contract_active:
         return None
-    entries = new_entries(changes.visible(articles, identity.sections), known, today)
+    entries = new_entries(change_notes.visible(articles, identity.sections), known, today)
     if not entries:
         return None
     lines = ["Здравствуйте!", "",
@@ -140,7 +140,7 @@ def dry_run(engine, cfg, tariffs, key: bytes, email: str, base_url: str) -> list
     they would get now if they were."""
     from gate.accounts import user_id_by_email
     today = dt.datetime.now(cfg.timezone).date()
-    articles = changes.load_articles(cfg.site_dir)
+    articles = change_notes.load_articles(cfg.site_dir)
     with engine.connect() as conn:
         user_id = user_id_by_email(conn, email)
         on = subscribed(conn, user_id)
@@ -170,14 +170,14 @@ def send_due(engine, cfg, tariffs, key: bytes, base_url: str | None,
     with engine.connect() as conn:
         if conn.execute(sa.select(digest_runs.c.slot).where(digest_runs.c.slot == slot)).first():
             return None
-    articles = changes.load_articles(cfg.site_dir)
+    articles = change_notes.load_articles(cfg.site_dir)
     today = now.date()
     failing = feedback_store.failing(feedback_store.report(
-        engine, days=7, titles=changes.titles(articles)))
+        engine, days=7, titles=change_notes.titles(articles)))
     try:
         with engine.begin() as conn:
             known = last_known(conn)
-            everything = changes.visible(articles, frozenset(SECTIONS))
+            everything = change_notes.visible(articles, frozenset(SECTIONS))
             conn.execute(digest_runs.insert().values(
                 slot=slot, claimed_by=outbox.process_name(), claimed_at=utcnow(),
                 known=json.dumps(sorted(_key(e) for e in everything)), mails=0))
@@ -233,16 +233,16 @@ class Sender(threading.Thread):
         super().__init__(name="digest", daemon=True)
         self.engine, self.cfg, self.tariffs, self.key = engine, cfg, tariffs, key
         self.base_url, self.poke, self.interval = base_url, poke, interval
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def stop(self):
-        self._stop.set()
+        self._stopping.set()
 
     def run(self):
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 if send_due(self.engine, self.cfg, self.tariffs, self.key, self.base_url) and self.poke:
                     self.poke()
             except Exception:  # keep the sender alive whatever the database says
                 log.exception("digest sender error")
-            self._stop.wait(self.interval)
+            self._stopping.wait(self.interval)

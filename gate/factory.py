@@ -8,15 +8,16 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
-from gate import edge_tickets, workdays
+from gate import audit, edge_tickets, workdays
 from gate.build import check_fresh
 from gate.health import StorageProbe
 from gate.identities import Identities
-from gate.instance import open_database, signing_key
+from gate.instance import open_counters, open_database, signing_key
+from gate.shared_limits import SharedWindows
 from gate.site import load_site
 from gate.tariffs import load_tariffs
-from gate.throttle import Throttle
-from gate.views import auth, changes, feedback, pages, search, support
+from gate.throttle import ADDRESS_WINDOW, Throttle
+from gate.views import auth, changes, feedback, invite, pages, search, staff, support
 from gate.web import csrf, responses, storage, visitor
 from gate.web.fastpath import FastPages
 from gate.web.runtime import Gate
@@ -30,6 +31,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
         check_fresh(cfg.root, tariffs)
     manifest, editions = load_site(cfg.site_dir)
     engine = open_database(cfg)
+    counters = open_counters(cfg)  # limits shared by every process and host on this database
     key = signing_key(cfg)
 
     app = Flask("gate")
@@ -44,18 +46,22 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
         MAX_CONTENT_LENGTH=10 * 1024 * 1024,  # the form's 7 MB of attachments plus text
     )
     gate = Gate(cfg, engine, key, tariffs, manifest, editions,
-                Identities(engine, key, tariffs, cfg.timezone), Throttle(),
+                Identities(engine, key, tariffs, cfg.timezone),
+                Throttle(SharedWindows(counters, horizon=ADDRESS_WINDOW)),
                 ticket_secret=edge_tickets.ticket_secret(key) if cfg.edge else "",
+                counters=counters,
                 storage_probe=StorageProbe(engine, cfg.database_url),
-                calendar=workdays.load(cfg.root / workdays.FILE))
+                calendar=workdays.load(cfg.root / workdays.FILE),
+                refusals=audit.Refusals(engine))
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
 
     visitor.init_app(app)    # first: every later check knows the visitor
+    app.before_request(staff.guard)  # /staff/: one answer for all but staff, before CSRF and 404
     csrf.init_app(app)       # the Origin check and CSRF tokens of every form
     responses.init_app(app)  # security and cache headers on every answer
     storage.init_app(app)    # a full disk or a database away: 503, never 500
-    for blueprint in (auth.bp, support.bp, search.bp, feedback.bp, changes.bp,
+    for blueprint in (auth.bp, support.bp, search.bp, feedback.bp, changes.bp, staff.bp, invite.bp,
                       pages.bp):  # pages last: its catch-all
         app.register_blueprint(blueprint)
     search.warm_up(editions.values())

@@ -3,7 +3,9 @@
 Token signatures and expiry are checked in memory (decoded tokens cached). What can change
 after a token was issued (a person disabled, a contract ended or changed, a logout, a password
 change) is read from a snapshot of the accounts that is refreshed every REFRESH seconds, so
-every token already issued follows such a change within REFRESH + a few seconds (< 60 s).
+every token already issued follows such a change within REFRESH + a few seconds (< 60 s). The
+snapshot also holds the ids of revoked API tokens; the use of API tokens is noted in memory
+(gate.api_tokens.Usage) and written in batches.
 
 When the database cannot be read (a server restarting, refusing connections), the last
 snapshot stays in use: nobody can change an account meanwhile, and people already logged in
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from gate import accounts, tokens
+from gate import accounts, api_tokens, tokens
 from gate.clock import today, utcnow
 from gate.access import Identity, identity_of
 from gate.db import orgs, sessions, users
@@ -46,6 +48,7 @@ class _Snapshot:
     users: dict
     orgs: dict
     ended_sessions: set
+    revoked_tokens: set
     taken_at: float   # time.monotonic() of the load
     today: object
     loaded_at: float  # time.time() of the load
@@ -58,6 +61,7 @@ class Identities:
         self._lock = threading.Lock()
         self._snap: _Snapshot | None = None
         self._retry_at = 0.0  # while the database is away: no new attempt before this
+        self.token_use = api_tokens.Usage()
 
     # --- snapshot ----------------------------------------------------------------------------
     def snapshot(self, force_if_older: float | None = None) -> _Snapshot:
@@ -103,12 +107,13 @@ class Identities:
         with self.engine.connect() as conn:
             us = {r.id: r for r in conn.execute(sa.select(
                 users.c.id, users.c.email, users.c.org_id, users.c.is_staff, users.c.disabled,
-                users.c.tokens_valid_after))}
+                users.c.is_admin, users.c.tokens_valid_after))}
             os_ = {r.id: r for r in conn.execute(sa.select(
                 orgs.c.id, orgs.c.name, orgs.c.tariff, orgs.c.until, orgs.c.ended_at))}
             ended = {r.id for r in conn.execute(
                 sa.select(sessions.c.id).where(sessions.c.ended_at > recent))}
-        return _Snapshot(us, os_, ended, time.monotonic(), today(self.tz), loaded_at)
+            revoked = api_tokens.revoked_ids(conn)
+        return _Snapshot(us, os_, ended, revoked, time.monotonic(), today(self.tz), loaded_at)
 
     # --- tokens -> identities ----------------------------------------------------------------
     def session_claims(self, token: str) -> dict:
@@ -133,6 +138,10 @@ class Identities:
             sid = session_id(claims["sid"])
             if sid in snap.ended_sessions:
                 return None
+        elif "tid" in claims:  # API tokens issued before they had ids carry none
+            if claims["tid"] in snap.revoked_tokens:
+                return None
+            self.token_use.note(claims["tid"])
         org = snap.orgs.get(user.org_id)
         if org is None:
             return None
@@ -152,12 +161,14 @@ class Identities:
 
     # --- login sessions ----------------------------------------------------------------------
     def start_session(self, conn, user_id: int) -> str:
-        """A new login session; returns its secret (only its hash is stored)."""
+        """A new login session; returns its secret (only its hash is stored). The person's
+        last sign-in is noted with it (the console's "last activity")."""
         secret = secrets.token_urlsafe(32)
         now = utcnow()
         conn.execute(sessions.insert().values(
             id=session_id(secret), user_id=user_id, created_at=now,
             expires_at=now + dt.timedelta(seconds=SESSION_LIFETIME)))
+        conn.execute(users.update().where(users.c.id == user_id).values(last_login_at=now))
         return secret
 
     def session_token(self, ident: Identity, secret: str) -> str:

@@ -40,3 +40,9 @@ def open_database(cfg):
     engine = db.make_engine(cfg.database_url)
     db.migrate(engine)
     return engine
+
+
+def open_counters(cfg):
+    """A second engine on the same database for the shared limits' counters (gate.shared_limits):
+    its commits do not wait for the disk. The schema comes from open_database."""
+    return db.make_engine(cfg.database_url, durable=False)

@@ -1,8 +1,16 @@
-"""Counting events per key in sliding time windows: the one limiter behind login throttling
-(gate.throttle) and the search rate limit.
+"""Counting events per key in sliding time windows: the one limiter interface behind login
+throttling (gate.throttle) and the search rate limit.
 
-In memory, per process, bounded: under a spray of keys (addresses) it forgets what has expired,
-and if that is not enough, everything.
+Two backends with the same methods:
+- `Windows` (here): in memory, per process, bounded: under a spray of keys (addresses) it
+  forgets what has expired, and if that is not enough, everything. For one process (tests,
+  tools).
+- `gate.shared_limits.SharedWindows`: in the database, so a limit holds across every gate
+  process and host that shares it. What `gate serve` uses.
+
+Keys are tuples of strings. `take` is the one atomic step a limit needs: check some limits and
+count an event only if none is reached, so concurrent requests cannot all slip under a limit.
+`touch`/`touched` remember when a key was last seen (for "a known address").
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ class Windows:
         self.clock, self.max_keys, self.horizon = clock, max_keys, horizon
         self.lock = threading.RLock()  # callers may hold it across several calls
         self._events = defaultdict(deque)  # key -> times of events, oldest first
+        self._touched = {}  # key -> time it was last touched
 
     def count(self, key, window: float) -> int:
         """Events of `key` within the last `window` seconds."""
@@ -52,18 +61,42 @@ class Windows:
             if len(self._events) > self.max_keys:
                 self._prune(now)
 
+    def take(self, keys, limits) -> int:
+        """When every (key, limit, window) of `limits` is below its limit: counts one event for
+        each of `keys` and answers 0. Otherwise the seconds to wait, and nothing is counted."""
+        with self.lock:
+            wait = max((self.wait(k, limit, window) for k, limit, window in limits), default=0)
+            if not wait:
+                self.add(*keys)
+            return wait
+
     def hit(self, key, limit: int, window: float) -> int:
         """Counts an event when `key` is below its limit and answers 0; else the seconds to
         wait (the refused event is not counted)."""
+        return self.take((key,), ((key, limit, window),))
+
+    def give_back(self, key) -> None:
+        """Uncounts the latest event of `key` (an attempt that turned out not to count)."""
         with self.lock:
-            wait = self.wait(key, limit, window)
-            if not wait:
-                self.add(key)
-            return wait
+            q = self._events.get(key)
+            if q:
+                q.pop()
 
     def forget(self, key) -> None:
         with self.lock:
             self._events.pop(key, None)
+
+    def touch(self, key) -> None:
+        with self.lock:
+            if len(self._touched) > self.max_keys:
+                self._touched.clear()
+            self._touched[key] = self.clock()
+
+    def touched(self, key, within: float) -> bool:
+        """Whether `key` was touched within the last `within` seconds."""
+        with self.lock:
+            at = self._touched.get(key)
+            return at is not None and self.clock() - at < within
 
     def _prune(self, now: float) -> None:
         self._events = defaultdict(deque, {k: q for k, q in self._events.items()

@@ -229,18 +229,25 @@ class Worker(threading.Thread):
     def __init__(self, engine, cfg, interval: float = 2.0):
         super().__init__(name="outbox", daemon=True)
         self.engine, self.cfg, self.interval = engine, cfg, interval
-        self._wake, self._stop = threading.Event(), threading.Event()
+        # not `_stop`: threading.Thread has a method of that name, which join() calls
+        self._wake, self._stopping = threading.Event(), threading.Event()
         self.unwritten: list = []  # outcomes the database could not take yet (deliver_due)
 
     def poke(self):
         self._wake.set()
 
     def stop(self):
-        self._stop.set()
+        self._stopping.set()
         self._wake.set()
 
+    def stop_and_join(self, timeout: float):
+        """Stops after the message being sent (if any), waiting at most `timeout` seconds."""
+        self.stop()
+        if self.is_alive():
+            self.join(timeout)
+
     def run(self):
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 release_orphans(self.engine)
                 deliver_due(self.engine, self.cfg, unwritten=self.unwritten)

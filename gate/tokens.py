@@ -5,7 +5,8 @@ Claims:
 - tariff: tariff key ("staff" for the vendor's people); sections: the sections it opens;
 - iat, exp: issued and expires (seconds); jti: a random id;
 - typ: "session" (the cookie, renewed from a login session; carries `sid`) or "api"
-  (`gate token`, for scripts, up to 30 days).
+  (`gate token`, for scripts, up to 30 days);
+- tid (API tokens only): the token's id in the api_tokens table (`gate token list/revoke`).
 The algorithm is pinned on decode and every claim above is required.
 """
 
@@ -38,13 +39,15 @@ class ExpiredToken(TokenError):
 
 
 def issue(key: bytes, *, sub: int, org: str, tariff: str, sections, typ: str, ttl: int,
-          sid: str | None = None, now: float | None = None) -> str:
+          sid: str | None = None, tid: int | None = None, now: float | None = None) -> str:
     now = int(now if now is not None else time.time())
     claims = {"iss": ISSUER, "sub": str(sub), "org": org, "tariff": tariff,
               "sections": sorted(sections), "iat": now, "exp": now + int(ttl),
               "jti": secrets.token_urlsafe(12), "typ": typ}
     if sid is not None:
         claims["sid"] = sid
+    if tid is not None:
+        claims["tid"] = int(tid)
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
@@ -69,7 +72,8 @@ def _well_formed(c: dict) -> bool:
             and isinstance(c["sections"], list) and all(isinstance(s, str) for s in c["sections"])
             and isinstance(c["exp"], int) and isinstance(c["iat"], int) and c["iat"] <= c["exp"]
             and c["typ"] in ("session", "api")
-            and (c["typ"] != "session" or isinstance(c.get("sid"), str)))
+            and (c["typ"] != "session" or isinstance(c.get("sid"), str))
+            and (c.get("tid") is None or (type(c["tid"]) is int and c["typ"] == "api")))
 
 
 class DecodeCache:

@@ -8,7 +8,7 @@ import pytest
 from gate.access import LOCKED, LOGIN, SERVE, Identity, contract_active, edition_for, may_see, page_decision, sections_of
 from gate.sections import SECTIONS
 from gate.tariffs import parse_tariffs
-from tests.conftest import TEST_TARIFFS
+from tests.helpers.project import TEST_TARIFFS
 
 ALL = frozenset(SECTIONS)
 SETS = [frozenset(c) for n in range(len(SECTIONS) + 1) for c in itertools.combinations(SECTIONS, n)]

@@ -16,7 +16,7 @@ from gate.check import page_url
 from gate.sections import SECTIONS
 from gate.sla_text import phrases, render
 from gate.tariffs import load_tariffs
-from tests.conftest import PROJECT
+from tests.helpers.project import PROJECT
 
 DOCS = PROJECT / "docs"
 SEED_DIR = PROJECT.parent / "shared" / "seed"

@@ -1,29 +1,24 @@
 """End to end in a real browser: headless Debian chromium driven by Selenium against the gate.
 
-Every test runs twice: against `gate serve` (standalone) and against edge mode (deploy/edge.sh:
-nginx serving the editions itself in front of the gate). One server per mode (a marker project
-built in a temporary folder, people created with the `gate` CLI, real processes); a fresh
+Every test runs three times: against `gate serve` (standalone), against edge mode (deploy/edge.sh:
+nginx serving the editions itself in front of the gate) and edge mode over https. One server per
+mode (the session's marker project, people created with the `gate` CLI, real processes); a fresh
 browser profile per test. Every wait is explicit and bounded; nothing sleeps for a fixed time.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
-import socket
 import ssl
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
 from gate.sections import SECTIONS
-from tests.conftest import PASSWORD, TEST_TARIFFS, make_project, marker
-from tests.smtp_support import wait_healthy
+from tests.helpers.ports import free_port
+from tests.helpers.processes import NGINX_MISSING, GateProcess, add_people, running_edge
+from tests.helpers.project import PASSWORD, marker, page_url
 
 pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
@@ -51,90 +46,38 @@ SEARCH_NONE = "Совпадений не найдено"
 WAIT = 15  # seconds: the upper bound of every explicit wait in a browser
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _gate_cli(env: dict, *args: str, stdin: str | None = None) -> None:
-    result = subprocess.run([sys.executable, "-m", "gate", *args], env=env, input=stdin,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, f"gate {' '.join(args)} failed: {result.stderr.strip()}"
-
-
-class Server:
-    def __init__(self, base: str, process: subprocess.Popen, log: Path, mode: str = "standalone",
-                 access_log: Path | None = None):
-        self.base, self.process, self.log = base, process, log
-        self.mode, self.access_log = mode, access_log
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def log_tail(self, chars: int = 3000) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
-
-
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-
 @pytest.fixture(scope="module", params=["standalone", "edge", "edge-https"])
-def server(request, tmp_path_factory):
+def server(request, built_project, tmp_path_factory):
     """The gate alone, edge mode, or edge mode over https (production mode: Secure cookies,
-    HSTS; a self-signed certificate the browser is told to accept)."""
-    from gate.build import build_all
-
+    HSTS; a self-signed certificate the browser is told to accept). Each has `mode`, `base`,
+    `url()`, `log_tail()` and, in edge mode, nginx's `access_log`."""
     mode = request.param
-    if mode.startswith("edge") and NGINX is None:
+    if mode.startswith("edge") and NGINX_MISSING:
         pytest.skip("edge mode needs nginx (apt-get install nginx)")
+    root, _ = built_project
     tmp = tmp_path_factory.mktemp(f"browser-{mode}")
-    root = make_project(tmp / "project", TEST_TARIFFS)
-    build_all(root, root / "tariffs.yml", log=lambda *_: None)
-    port = free_port()
-    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp / "instance"),
-           "GATE_MODE": "local", "GATE_SMTP_HOST": "127.0.0.1", "GATE_SMTP_PORT": str(free_port())}
-    for name in ("GATE_TARIFFS", "GATE_DATABASE_URL", "GATE_EDGE", "EDGE_TLS_CERT",
-                 "EDGE_TLS_KEY", "EDGE_HTTP_PORT"):
-        env.pop(name, None)
+    if mode == "standalone":
+        gate = GateProcess(root, tmp / "instance", free_port(), tmp / "serve.log")
+        add_people(gate.env, ORGS)
+        gate.start()
+        gate.mode, gate.access_log = mode, None
+        try:
+            yield gate
+        finally:
+            gate.stop()
+        return
+    settings = dict(GATE_MODE="local", EDGE_WORKERS="1", GATE_SMTP_HOST="127.0.0.1",
+                    GATE_SMTP_PORT=str(free_port()))
     tls = None
     if mode == "edge-https":
-        from tests.tls_support import make_certificate
+        from tests.helpers.tls import make_certificate
 
         cert, key = make_certificate(tmp, "edge")[:2]
-        env.update(GATE_MODE="production", EDGE_TLS_CERT=str(cert), EDGE_TLS_KEY=str(key))
+        settings.update(GATE_MODE="production", EDGE_TLS_CERT=str(cert), EDGE_TLS_KEY=str(key))
         tls = ssl.create_default_context(cafile=str(cert))
-    for org, (tariff, people) in ORGS.items():
-        _gate_cli(env, "org", "add", org, "--tariff", tariff)
-        for email in people:
-            _gate_cli(env, "user", "add", email, "--org", org, "--password-stdin",
-                      stdin=PASSWORD + "\n")
-    log = tmp / "serve.log"
-    access_log = None
-    if mode.startswith("edge"):
-        env.update(EDGE_PORT=str(port), GATE_PORT=str(free_port()), EDGE_DIR=str(tmp / "edge"),
-                   EDGE_WORKERS="1", NGINX=NGINX)
-        command = ["sh", str(Path(__file__).resolve().parent.parent / "deploy/edge.sh")]
-        access_log = tmp / "edge" / "access.log"
-    else:
-        command = [sys.executable, "-m", "gate", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, process, log, tls=tls)
-        yield Server(base, process, log, mode, access_log)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # edge.sh stops nginx and the gate with it
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    with running_edge(root, tmp, tls=tls, people=ORGS, **settings) as edge:
+        edge.mode = mode
+        yield edge
 
 
 @pytest.fixture
@@ -170,7 +113,7 @@ def path_of(driver) -> str:
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
-def wait_for_path(driver, expected: str, server: Server) -> None:
+def wait_for_path(driver, expected: str, server) -> None:
     try:
         wait(driver).until(lambda d: path_of(d) == expected)
     except TimeoutException:
@@ -187,14 +130,10 @@ def submit_login(driver, email: str, password: str = PASSWORD) -> None:
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
 
 
-def log_in(driver, server: Server, email: str, next_path: str = "/") -> None:
+def log_in(driver, server, email: str, next_path: str = "/") -> None:
     driver.get(server.url("/login?next=" + quote(next_path, safe="")))
     submit_login(driver, email)
     wait_for_path(driver, next_path, server)
-
-
-def page_url(section: str) -> str:
-    return "/" + marker(section, "url") + "/"
 
 
 def text_of(element) -> str:

@@ -16,8 +16,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tests.conftest import PASSWORD, TEST_TARIFFS, make_project, marker
-from tests.smtp_support import free_port, wait_healthy
+from tests.helpers.project import make_project, marker, PASSWORD, TEST_TARIFFS
+from tests.helpers.ports import free_port
+from tests.helpers.processes import wait_healthy
 
 pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402

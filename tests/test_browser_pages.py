@@ -1,7 +1,7 @@
 """Every page kind of the real knowledge base in Debian's chromium, standalone and in edge mode:
 the Content-Security-Policy (issue 12, point 6) and accessibility (issue 22, WCAG 2.1 AA).
 
-- Each page kind (tests/browser_support.PAGE_KINDS), visited once: no policy violation and no
+- Each page kind (tests/helpers/browser.PAGE_KINDS), visited once: no policy violation and no
   uncaught error in the console, no inline script, and no serious or critical violation of
   axe-core (pinned, fetched at set-up by scripts/fetch_axe.py); form errors name their fields.
   The dark scheme and a narrow (phone) layout on the page kinds whose colours and layout differ,
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gate.security import CONTENT_SECURITY_POLICY
-from tests import browser_support as bs
+from tests.helpers import browser as bs
 
 if not (bs.CHROMIUM.exists() and bs.CHROMEDRIVER.exists()):
     pytest.skip("browser tests need Debian's chromium and chromium-driver "

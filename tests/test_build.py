@@ -10,7 +10,7 @@ import pytest
 from gate.build import BuildError, build_all, check_fresh
 from gate.sections import SECTIONS
 from gate.tariffs import load_tariffs
-from tests.conftest import marker
+from tests.helpers.project import make_project, marker
 
 EDITIONS = ["public", "none", "all", "functionality", "claim-desk", "launches+maintenance"]
 
@@ -101,8 +101,6 @@ def test_manifest_detects_stale_docs_and_tariffs(built_project, tmp_path):
 
 
 def test_unknown_folder_fails_the_build_and_keeps_the_old_site(tmp_path):
-    from tests.conftest import make_project
-
     root = make_project(tmp_path / "p")
     build_all(root, root / "tariffs.yml", log=lambda *_: None)
     (root / "docs/drafts").mkdir()
@@ -114,7 +112,7 @@ def test_unknown_folder_fails_the_build_and_keeps_the_old_site(tmp_path):
 
 
 def test_broken_link_fails_the_build(tmp_path):
-    from tests.conftest import make_project
+    from tests.helpers.project import make_project
 
     root = make_project(tmp_path / "p")
     (root / "docs/launches/broken.md").write_text(
@@ -124,7 +122,7 @@ def test_broken_link_fails_the_build(tmp_path):
 
 
 def test_a_new_article_appears_in_its_editions_with_front_matter_title_and_order(tmp_path):
-    from tests.conftest import make_project
+    from tests.helpers.project import make_project
 
     root = make_project(tmp_path / "p")
     d = root / "docs/maintenance"
@@ -138,3 +136,26 @@ def test_a_new_article_appears_in_its_editions_with_front_matter_title_and_order
     func = root / "site/editions/functionality"
     assert not (func / "maintenance").exists()
     assert "Статья Бэ" not in (func / "search/search_index.json").read_text()
+
+
+def test_only_editions_whose_inputs_changed_are_built_again(tmp_path):
+    root = make_project(tmp_path / "p")
+    build_all(root, root / "tariffs.yml", log=lambda *_: None)
+    site = root / "site/editions"
+    inode = {name: (site / name / "index.html").stat().st_ino for name in EDITIONS}
+    article = root / "docs" / (marker("maintenance", "url") + ".md")
+    article.write_text(article.read_text().replace(marker("maintenance", "body"), "новыйтекст"))
+    said = []
+    manifest = build_all(root, root / "tariffs.yml", log=said.append)
+    with_maintenance = {"all", "launches+maintenance"}
+    for name in EDITIONS:  # the others' files are the very same files, linked over
+        same = (site / name / "index.html").stat().st_ino == inode[name]
+        assert same is (name not in with_maintenance), name
+    page = site / "all" / marker("maintenance", "url") / "index.html"
+    assert "новыйтекст" in page.read_text()
+    assert "kept 4 unchanged" in said[0]
+    check_fresh(root, load_tariffs(root / "tariffs.yml"))
+    said.clear()
+    assert build_all(root, root / "tariffs.yml", log=said.append)["edition_digests"] == \
+        manifest["edition_digests"]
+    assert said[0].startswith("built 0 editions (none), kept 6 unchanged")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.helpers.project import PASSWORD
 
 
 @pytest.fixture

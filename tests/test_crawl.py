@@ -8,7 +8,8 @@ from urllib.parse import quote, urljoin, urlsplit
 import pytest
 
 from gate.sections import SECTIONS
-from tests.conftest import login, marker
+from tests.helpers.http import login
+from tests.helpers.project import marker
 
 LINK = re.compile(r'(?:href|src)="([^"]+)"')
 IDENTITIES = {

@@ -10,7 +10,8 @@ import pytest
 
 from gate import accounts
 from gate.sections import SECTIONS
-from tests.conftest import PASSWORD, csrf_of, login, marker
+from tests.helpers.http import csrf_of, login
+from tests.helpers.project import marker, PASSWORD
 
 ORIGIN = {"Origin": "http://localhost"}
 # identity -> (e-mail, sections it may see); the people of tests/conftest.PEOPLE

@@ -12,7 +12,8 @@ from gate import edge_config, edge_tickets, routes, tokens
 from gate.access import edition_for
 from gate.routes import owned_by_gate
 from gate.web.visitor import identify, ticket_current
-from tests.conftest import login, marker
+from tests.helpers.http import login
+from tests.helpers.project import marker
 
 BASIC = {"Authorization": "Basic dXNlcjpwYXNz"}  # not ours: Flask answers, the cookie decides
 

@@ -20,8 +20,11 @@ import time
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.smtp_support import FormClient, GateProcess, Load, MailSink, delivery_report, wait_until
+from tests.helpers.mail import MailSink, delivery_report
+from tests.helpers.ports import wait_until
+from tests.helpers.processes import GateProcess
+from tests.helpers.project import PASSWORD
+from tests.helpers.support import FormClient, Load
 
 ORG, TARIFF = "Сеть Старт", "start"
 PEOPLE = [f"client{i}@shop.test" for i in range(4)]

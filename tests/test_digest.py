@@ -21,8 +21,10 @@ import sqlalchemy as sa
 from gate import accounts, digest, outbox
 from gate.db import digest_runs, digest_subscriptions, make_engine, outbox as outbox_t, users
 from gate.sections import SECTIONS
-from tests.conftest import PASSWORD, TEST_TARIFFS, csrf_of, login, make_project, marker
-from tests.smtp_support import free_port, wait_healthy, wait_until
+from tests.helpers.http import csrf_of, login
+from tests.helpers.project import make_project, marker, PASSWORD, TEST_TARIFFS
+from tests.helpers.ports import free_port, wait_until
+from tests.helpers.processes import wait_healthy
 
 ORIGIN = {"Origin": "http://localhost"}
 BASE = "https://kb.example.ru"

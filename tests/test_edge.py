@@ -9,19 +9,10 @@ header (nginx passes it through), a file nginx served does not.
 from __future__ import annotations
 
 import http.client
-import os
 import re
-import shutil
-import signal
-import socket
-import ssl
-import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from html.parser import HTMLParser
-from pathlib import Path
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 import jwt
 import pytest
@@ -29,196 +20,11 @@ import pytest
 from gate import edge_tickets, tokens
 from gate.sections import SECTIONS
 from gate.security import CONTENT_SECURITY_POLICY
-from tests.conftest import PASSWORD, marker
+from tests.helpers.http import HTML, request
+from tests.helpers.processes import NGINX_MISSING
+from tests.helpers.project import forbidden_markers, marker, page_url, without_echoes
 
-PROJECT = Path(__file__).resolve().parent.parent
-NGINX = shutil.which("nginx") or (os.path.exists("/usr/sbin/nginx") and "/usr/sbin/nginx") or None
-NGINX_MISSING = ("nginx is not installed (apt-get install nginx; `make setup` does it as root)"
-                 if NGINX is None else None)
-needs_nginx = pytest.mark.skipif(NGINX_MISSING is not None, reason=NGINX_MISSING or "")
-pytestmark = needs_nginx
-
-ORGS = {"Сеть Старт": "start", "Сеть Функ": "solo-func"}
-USERS = {"start@client.example": "Сеть Старт", "func@client.example": "Сеть Функ",
-         "revoke@client.example": "Сеть Старт"}
-START_WAIT = 60  # seconds for the gate and nginx to come up
-
-
-# --- small HTTP client: exact paths (no dot-segment clean-up), cookies by hand -----------------
-
-class Resp:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8", errors="replace")
-
-    @property
-    def by_gate(self) -> bool:
-        return self.headers.get("Server") == "kb-gate"
-
-    def cookie(self, name: str) -> str | None:
-        for line in self.headers.get_all("Set-Cookie") or []:
-            pair = line.split(";", 1)[0]
-            key, _, value = pair.partition("=")
-            if key.strip() == name:
-                return value.strip()
-        return None
-
-    def __repr__(self):
-        return f"<Resp {self.status} {dict(self.headers)}>"
-
-
-def request(port: int, path: str, method: str = "GET", headers=None, body=None,
-            cookies=None, tls: ssl.SSLContext | None = None) -> Resp:
-    """One request on its own connection; https with `tls` (the context that trusts the edge)."""
-    headers = dict(headers or {})
-    if cookies:
-        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
-    conn = (http.client.HTTPSConnection("127.0.0.1", port, timeout=15, context=tls) if tls
-            else http.client.HTTPConnection("127.0.0.1", port, timeout=15))
-    try:
-        conn.request(method, path, body=body, headers=headers)
-        resp = conn.getresponse()
-        return Resp(resp.status, resp.headers, resp.read())
-    finally:
-        conn.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-HTML = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
-
-
-# --- the running edge ----------------------------------------------------------------------------
-
-class Edge:
-    def __init__(self, root, work, env, port, gate_port, tls: ssl.SSLContext | None = None):
-        self.root, self.work, self.env, self.port, self.gate_port = root, work, env, port, gate_port
-        self.tls = tls  # https: a client context that trusts the edge's certificate
-        self.origin = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
-
-    def get(self, path, **kw) -> Resp:
-        return request(self.port, path, tls=self.tls, **kw)
-
-    def cli(self, *args, stdin: str | None = None) -> str:
-        out = subprocess.run([sys.executable, "-m", "gate", *args], env=self.env, cwd=PROJECT,
-                             input=stdin, capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, f"gate {' '.join(args)}: {out.stderr}"
-        return out.stdout
-
-    @property
-    def key(self) -> bytes:
-        return bytes.fromhex((self.work / "instance" / "signing.key").read_text().strip())
-
-    def login(self, email: str) -> dict:
-        """Logs in through the form as a browser does; returns the cookies it was given."""
-        page = self.get("/login", headers=HTML)
-        assert page.status == 200, page
-        form_cookie = page.cookie("kb_form")
-        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
-        assert "csrf_token" in fields
-        fields.update(email=email, password=PASSWORD, next="/")
-        resp = self.get("/login", method="POST", body=urlencode(fields),
-                        headers={**HTML, "Origin": self.origin,
-                                 "Content-Type": "application/x-www-form-urlencoded"},
-                        cookies={"kb_form": form_cookie} if form_cookie else None)
-        assert resp.status == 303, (resp, resp.text[:500])
-        self.login_response = resp  # its Set-Cookie lines, for their flags
-        cookies = {name: resp.cookie(name) for name in ("kb_session", "kb_edge")}
-        assert all(cookies.values()), resp.headers.get_all("Set-Cookie")
-        return cookies
-
-    def ticket(self, edition: str, exp: int) -> str:
-        """An edition ticket signed with the instance's secret, as the gate issues them."""
-        return edge_tickets.issue(edge_tickets.ticket_secret(self.key), edition, exp)
-
-    def session_token(self, token: str, **change) -> str:
-        """A token for the same login session, signed with the instance's key (e.g. expired)."""
-        c = jwt.decode(token, options={"verify_signature": False})
-        args = dict(sub=int(c["sub"]), org=c["org"], tariff=c["tariff"], sections=c["sections"],
-                    typ="session", ttl=tokens.SESSION_TTL, sid=c["sid"])
-        args.update(change)
-        return tokens.issue(self.key, **args)
-
-
-@contextmanager
-def running_edge(root: Path, work: Path, tls: ssl.SSLContext | None = None, **settings):
-    """deploy/edge.sh for the built project `root`, its instance and runtime folder in `work`,
-    with the people of ORGS/USERS; `settings` add to its environment (EDGE_TLS_CERT, ...)."""
-    port, gate_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "EDGE_", "KB_"))}
-    env.update(GATE_ROOT=str(root), GATE_INSTANCE=str(work / "instance"),
-               EDGE_DIR=str(work / "run"), EDGE_PORT=str(port), GATE_PORT=str(gate_port),
-               EDGE_WORKERS="2", NGINX=NGINX, PYTHONUNBUFFERED="1", **settings)
-    e = Edge(root, work, env, port, gate_port, tls)
-    for org, tariff in ORGS.items():
-        e.cli("org", "add", org, "--tariff", tariff)
-    for email, org in USERS.items():
-        e.cli("user", "add", email, "--org", org, "--password-stdin", stdin=PASSWORD + "\n")
-
-    log_path = work / "edge.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(["sh", str(PROJECT / "deploy/edge.sh")], env=env, cwd=PROJECT,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_WAIT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"deploy/edge.sh exited ({proc.returncode}):\n{log_path.read_text()}")
-            if port_open(port):
-                try:
-                    if e.get("/healthz").status == 200:
-                        break
-                except OSError:
-                    pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"edge mode did not come up in {START_WAIT} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield e
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # edge.sh stops nginx and the gate
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-    deadline = time.monotonic() + 10
-    while (port_open(port) or port_open(gate_port)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not port_open(port) and not port_open(gate_port), "edge.sh left nginx or the gate running"
-
-
-@pytest.fixture(scope="module")
-def edge(built_project, tmp_path_factory):
-    root, _ = built_project
-    with running_edge(root, tmp_path_factory.mktemp("edge")) as e:
-        yield e
-
-
-def page_url(section: str) -> str:
-    return f"/{marker(section, 'url')}/"
-
-
-def without_echoes(text: str) -> str:
-    """The text without the requested address echoed back in next=/from= (allowed)."""
-    return re.sub(r"(?:next|from)=[^\"'&\s<]*", "", text)
-
-
-def forbidden_markers(allowed) -> list[str]:
-    return [marker(s, kind) for s in SECTIONS if s not in allowed for kind in ("title", "body", "url")]
+pytestmark = pytest.mark.skipif(NGINX_MISSING is not None, reason=NGINX_MISSING or "")
 
 
 # --- the contract's answers --------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Attacks on edge mode's edition tickets (kb_edge, checked by nginx's secure_link).
 
-Runs against a real nginx and gate (the `edge` fixture of tests/test_edge.py). Every test
+Runs against a real nginx and gate (the `edge` fixture of tests/conftest.py). Every test
 asserts what would fail if the weakness it tries existed.
 """
 
@@ -9,16 +9,15 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.conftest import PASSWORD, make_project, marker
-from tests.test_edge import (HTML, NGINX_MISSING, PROJECT, Resp, edge, forbidden_markers,  # noqa: F401
-                             free_port, page_url, request, without_echoes)
+from tests.helpers.http import HTML, Resp
+from tests.helpers.ports import free_port
+from tests.helpers.processes import NGINX_MISSING, clean_env, edge_config
+from tests.helpers.project import (PASSWORD, forbidden_markers, make_project, marker, page_url,
+                                   without_echoes)
 
 pytestmark = pytest.mark.skipif(NGINX_MISSING is not None, reason=NGINX_MISSING or "")
 
@@ -335,20 +334,15 @@ def test_nginx_own_error_pages_leak_nothing(edge):
 
 # --- gate.edge_config: errors are one line ------------------------------------------------------
 
-def _edge_config(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gate.edge_config"], env=env, cwd=PROJECT,
-                          capture_output=True, text=True, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def config_env(edge, tmp_path_factory):
     work = tmp_path_factory.mktemp("edgecfg")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "EDGE_", "KB_"))}
-    env.update(GATE_ROOT=str(edge.root), GATE_INSTANCE=str(work / "instance"),
-               EDGE_DIR=str(work / "run"), EDGE_PORT=str(free_port()), GATE_PORT=str(free_port()))
+    env = clean_env(GATE_ROOT=str(edge.root), GATE_INSTANCE=str(work / "instance"),
+                    EDGE_DIR=str(work / "run"), EDGE_PORT=str(free_port()), GATE_PORT=str(free_port()))
     return env, work
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("case", ["missing site", "busy gate port", "busy edge port",
                                   "port out of range", "port not a number", "manifest broken",
                                   "manifest without editions", "bad edition name",
@@ -380,7 +374,7 @@ def test_edge_config_errors_are_one_line(edge, config_env, case, tmp_path):
         blocker.write_text("")
         env["EDGE_DIR"] = str(blocker / "run")
     started = time.monotonic()
-    out = _edge_config(env)
+    out = edge_config(env)
     assert time.monotonic() - started < 10
     assert out.returncode == 1, (case, out)
     assert "Traceback" not in out.stderr, (case, out.stderr)
@@ -404,14 +398,15 @@ def test_edge_config_errors_say_what_is_wrong(config_env, tmp_path, setting, val
         env["GATE_ROOT"] = str(root)
     else:
         env[setting] = value
-    out = _edge_config(env)
+    out = edge_config(env)
     assert out.returncode == 1 and named in out.stderr, out.stderr
 
 
+@pytest.mark.serial
 def test_edge_config_writes_private_files_fast(edge, config_env):
     env, work = config_env
     started = time.monotonic()
-    out = _edge_config(env)
+    out = edge_config(env)
     took = time.monotonic() - started
     assert out.returncode == 0, out.stderr
     assert took < 5

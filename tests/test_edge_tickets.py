@@ -11,7 +11,8 @@ import pytest
 
 from gate import edge_tickets, tokens
 from gate.factory import create_app
-from tests.conftest import PASSWORD, login, make_config, populate
+from tests.helpers.http import login
+from tests.helpers.project import PASSWORD, make_config, populate
 
 SECRET = edge_tickets.ticket_secret(b"k" * 32)
 

@@ -13,7 +13,6 @@ import os
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -23,16 +22,18 @@ from urllib.parse import unquote
 import pytest
 
 from gate.security import security_headers
-from tests.test_edge import (HTML, NGINX, NGINX_MISSING, PROJECT, free_port, page_url, port_open,
-                             request, running_edge)
-from tests.conftest import marker
+from tests.helpers.http import HTML, request
+from tests.helpers.ports import free_port, port_open
+from tests.helpers.processes import (NGINX, NGINX_MISSING, clean_env, edge_config, listening,
+                                     running_edge, start)
+from tests.helpers.project import PROJECT, marker, page_url
 
 pytestmark = pytest.mark.skipif(NGINX_MISSING is not None, reason=NGINX_MISSING or "")
 
 pytest.importorskip("cryptography")
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 
-from tests.tls_support import make_certificate  # noqa: E402
+from tests.helpers.tls import make_certificate  # noqa: E402
 
 HSTS = {}
 security_headers(HSTS, production=True)
@@ -264,17 +265,10 @@ def test_sslyze_finds_nothing_below_tls_1_2_no_weak_cipher_and_hsts(tls_edge):
 def config_env(built_project, tmp_path_factory, certs):
     root, _ = built_project
     work = tmp_path_factory.mktemp("tls-config")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATE_", "EDGE_", "KB_"))}
     cert, key = certs["self"][:2]
-    env.update(GATE_ROOT=str(root), GATE_INSTANCE=str(work / "instance"),
-               EDGE_DIR=str(work / "run"), EDGE_PORT=str(free_port()), GATE_PORT=str(free_port()),
-               EDGE_TLS_CERT=str(cert), EDGE_TLS_KEY=str(key))
-    return env
-
-
-def _edge_config(env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gate.edge_config"], env=env, cwd=PROJECT,
-                          capture_output=True, text=True, timeout=60)
+    return clean_env(GATE_ROOT=str(root), GATE_INSTANCE=str(work / "instance"),
+                     EDGE_DIR=str(work / "run"), EDGE_PORT=str(free_port()),
+                     GATE_PORT=str(free_port()), EDGE_TLS_CERT=str(cert), EDGE_TLS_KEY=str(key))
 
 
 def _bad(certs, case: str, tmp: Path) -> dict:
@@ -322,7 +316,7 @@ def test_bad_certificate_or_key_is_one_line_naming_it(config_env, certs, case, t
             env.pop(name, None)
         else:
             env[name] = value
-    out = _edge_config(env)
+    out = edge_config(env)
     assert out.returncode == 1, (case, out)
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("edge: "), (case, out.stderr)
@@ -330,6 +324,7 @@ def test_bad_certificate_or_key_is_one_line_naming_it(config_env, certs, case, t
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.serial
 def test_edge_sh_with_a_mismatched_key_starts_nothing(config_env, certs, tmp_path):
     env = {**config_env, "EDGE_TLS_KEY": str(certs["other"][1]), "NGINX": NGINX}
     started = time.monotonic()
@@ -345,7 +340,7 @@ def test_edge_sh_with_a_mismatched_key_starts_nothing(config_env, certs, tmp_pat
 
 def test_a_good_pair_passes_and_without_tls_nothing_changes(config_env):
     run = Path(config_env["EDGE_DIR"])
-    out = _edge_config(config_env)
+    out = edge_config(config_env)
     assert out.returncode == 0, out.stderr
     conf = (run / "nginx.conf").read_text()
     tls = (run / "tls.conf").read_text()
@@ -353,7 +348,7 @@ def test_a_good_pair_passes_and_without_tls_nothing_changes(config_env):
     assert "ssl_protocols TLSv1.2 TLSv1.3;" in tls and "ssl_session_tickets off;" in tls
     assert "ssl_stapling" not in tls.replace("No OCSP stapling", "")  # self-signed: no responder
     plain = {k: v for k, v in config_env.items() if not k.startswith("EDGE_TLS_")}
-    out = _edge_config(plain)
+    out = edge_config(plain)
     assert out.returncode == 0, out.stderr
     directives = [line for line in (run / "nginx.conf").read_text().splitlines()
                   if line.strip() and not line.strip().startswith("#")]
@@ -446,21 +441,16 @@ def nginx_alone(config_env: dict, run: Path, certificate):
     env = {**config_env, "EDGE_DIR": str(run), "EDGE_PORT": str(free_port()),
            "EDGE_TLS_CERT": str(certificate[0]), "EDGE_TLS_KEY": str(certificate[1]),
            "USER_DIRECTIVE": "user root;" if os.getuid() == 0 else ""}
-    out = _edge_config(env)
+    out = edge_config(env)
     assert out.returncode == 0, out.stderr
     env.pop("NGINX", None)
-    nginx = subprocess.Popen([NGINX, "-c", str(run / "nginx.conf"), "-g", "daemon off;"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     port = int(env["EDGE_PORT"])
+    nginx = start([NGINX, "-c", str(run / "nginx.conf"), "-g", "daemon off;"], env=env,
+                  ready=listening(port), log=run / "nginx.out", seconds=15, what="nginx")
     try:
-        deadline = time.monotonic() + 15
-        while not port_open(port):
-            assert nginx.poll() is None and time.monotonic() < deadline, nginx.stderr.read()
-            time.sleep(0.1)
         yield port, run
     finally:
-        nginx.terminate()
-        nginx.wait(10)
+        nginx.stop(timeout=10)
 
 
 def _served_serial(port: int) -> int:

@@ -11,7 +11,8 @@ import pytest
 from gate import accounts
 from gate.check import check_docs
 from gate.sections import SECTIONS
-from tests.conftest import csrf_of, login, marker
+from tests.helpers.http import csrf_of, login
+from tests.helpers.project import marker
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ORIGIN = {"Origin": "http://localhost"}

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 
 from gate.db import feedback, feedback_requests, support_requests
 from gate.views import feedback as feedback_view
-from tests.conftest import csrf_of, login, marker
+from tests.helpers.http import csrf_of, login
+from tests.helpers.project import marker
 
 ORIGIN = {"Origin": "http://localhost"}
 FUNC_PAGE = f"/{marker('functionality', 'url')}/"
@@ -149,7 +150,7 @@ def test_a_no_becomes_a_support_request_prefilled_with_the_comment(app, client):
     page = client.get(f"/support/new?from={FUNC_PAGE}&via=feedback").get_data(as_text=True)
     assert 'name="via" value="feedback"' in page
     assert "Статья не помогла: нет ответа на мой вопрос." in page and "Нет порта для SetKit" in page
-    from tests.smtp_support import FORM
+    from tests.helpers.support import FORM
     data = {**FORM, "csrf_token": csrf_of(page), "from": FUNC_PAGE, "via": "feedback",
             "description": "Статья не помогла. Нет порта для SetKit, подскажите."}
     r = client.post("/support/new", data=data, content_type="multipart/form-data")

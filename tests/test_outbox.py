@@ -17,8 +17,10 @@ import sqlalchemy as sa
 
 from gate import outbox, requests_store
 from gate.db import make_engine, migrate, outbox as outbox_t
-from tests.conftest import login, make_config, submit_support
-from tests.smtp_support import deliver_with_workers
+from tests.helpers.http import login
+from tests.helpers.mail import deliver_with_workers
+from tests.helpers.project import make_config
+from tests.helpers.support import submit_support
 
 SUPPORT = "support@kb.test"
 CLIENT = "client@shop.test"

@@ -1,5 +1,5 @@
 """The gate on PostgreSQL (GATE_DATABASE_URL): a real, throwaway cluster on this machine
-(tests/pg_support.py), one per module, each test in a database of its own. Skipped, with the
+(tests.helpers.processes.Cluster), one per module, each test in a database of its own. Skipped, with the
 reason, when Debian's postgresql or the psycopg driver is not installed.
 """
 
@@ -22,16 +22,21 @@ from gate import accounts, outbox, requests_store
 from gate.clock import utcnow
 from gate.db import (MIGRATIONS, make_engine, migrate, orgs, outbox as outbox_t, schema_version,
                      sessions, support_requests, users)
-from tests.conftest import PASSWORD, csrf_of, login, make_config, populate, submit_support
-from tests.pg_support import SERVER_TIMEZONE, running_cluster
-from tests.smtp_support import deliver_with_workers
+from tests.helpers.http import csrf_of, login
+from tests.helpers.mail import deliver_with_workers
+from tests.helpers.processes import SERVER_TIMEZONE, Unavailable, running_cluster
+from tests.helpers.project import PASSWORD, make_config, populate
+from tests.helpers.support import submit_support
 
 SUPPORT = "support@kb.test"
 
 
 @pytest.fixture(scope="module")
 def cluster():
-    c = running_cluster()
+    try:
+        c = running_cluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
     try:
         yield c
     finally:

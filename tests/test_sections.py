@@ -36,7 +36,7 @@ def test_section_of_url(path, section):
 
 
 def test_editions_plan_has_public_staff_and_one_per_section_set():
-    from tests.conftest import TEST_TARIFFS
+    from tests.helpers.project import TEST_TARIFFS
     plan = plan_editions(parse_tariffs(TEST_TARIFFS, "t"))
     assert plan == {
         "public": frozenset(), "none": frozenset(), "all": frozenset({"launches", "functionality", "maintenance", "claim-desk"}),

@@ -5,7 +5,7 @@ import pytest
 
 from gate.sla import add_working_days, deadlines
 from gate.tariffs import parse_tariffs
-from tests.conftest import TEST_TARIFFS
+from tests.helpers.project import TEST_TARIFFS
 
 MSK = ZoneInfo("Europe/Moscow")
 SLA = parse_tariffs(TEST_TARIFFS, "t")["start"].sla

@@ -8,8 +8,8 @@ from gate import sla_text
 from gate.build import BuildError, build_all, check_fresh
 from gate.check import check_docs
 from gate.tariffs import load_tariffs, parse_tariffs
-from tests.conftest import TEST_TARIFFS, make_project
-from tests.test_check import article, make_docs
+from tests.helpers.articles import article, make_docs
+from tests.helpers.project import TEST_TARIFFS, make_project
 
 NEUTRAL = sla_text.NEUTRAL
 

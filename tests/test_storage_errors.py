@@ -127,7 +127,7 @@ def test_real_sqlite_errors_by_their_result_code(tmp_path):
 
 def test_real_postgresql_refusal():
     """No server on the port: psycopg's own connection failure, without a SQLSTATE."""
-    from tests.smtp_support import free_port
+    from tests.helpers.ports import free_port
 
     engine = sa.create_engine(f"postgresql+psycopg://gate@127.0.0.1:{free_port()}/gate")
     try:

@@ -31,9 +31,12 @@ from gate import contacts
 from gate.db import attachments, outbox, password_resets, sessions, support_requests
 from gate.storage_errors import faults
 from gate.web.storage import RETRY_AFTER
-from tests.conftest import PASSWORD, csrf_of, login, make_config, populate
-from tests.smtp_support import (FORM, FormClient, GateProcess, MailSink, delivery_report,
-                                wait_until)
+from tests.helpers.http import csrf_of, login
+from tests.helpers.mail import MailSink, delivery_report
+from tests.helpers.ports import wait_until
+from tests.helpers.processes import GateProcess
+from tests.helpers.project import PASSWORD, make_config, populate
+from tests.helpers.support import FORM, FormClient
 
 HTML = {"Accept": "text/html"}
 SUPPORT = "support@kb.test"

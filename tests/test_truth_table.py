@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -19,9 +18,10 @@ from gate import edge_config, edge_tickets
 from gate.access import may_see
 from gate.editions import edition_name
 from gate.sections import SECTIONS, section_of_url
-from tests.test_edge import NGINX, NGINX_MISSING, free_port, port_open, request
+from tests.helpers.http import request
+from tests.helpers.ports import free_port
+from tests.helpers.processes import NGINX, NGINX_MISSING, listening, start
 
-PROJECT = Path(__file__).resolve().parent.parent
 TABLE = json.loads((Path(__file__).parent / "data/access_truth_table.json").read_text())
 ROWS = TABLE["rows"]
 SEE = [r for r in ROWS if "may_see" in r]
@@ -96,17 +96,10 @@ def nginx(tmp_path_factory):
     (work / "rules.conf").write_text(edge_config.rules(SECRET, EDITIONS))
     conf = work / "nginx.conf"
     conf.write_text(CONF.format(work=work, port=port))
-    proc = subprocess.Popen([NGINX, "-c", str(conf), "-g", "daemon off;"],
-                            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = start([NGINX, "-c", str(conf), "-g", "daemon off;"],
+                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, ready=listening(port),
+                 log=work / "nginx.out", seconds=20, what="nginx")
     try:
-        deadline = time.monotonic() + 20
-        while not port_open(port):
-            if proc.poll() is not None:
-                pytest.fail(f"nginx did not start: {proc.stdout.read().decode()}")
-            assert time.monotonic() < deadline, "nginx did not listen within 20 s"
-            time.sleep(0.1)
-
         def ask(path, cookies=None, method="GET", headers=None):
             """(section, edition, target) nginx decides for a request."""
             headers = dict(headers or {})
@@ -118,12 +111,7 @@ def nginx(tmp_path_factory):
 
         yield ask
     finally:
-        proc.send_signal(signal.SIGQUIT)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        proc.stop(signal.SIGQUIT, timeout=10)
 
 
 def _ticket(edition, exp=None, secret=SECRET):
@@ -214,8 +202,9 @@ def test_the_rules_list_exactly_what_may_see_allows():
     text = edge_config.rules(SECRET, EDITIONS)
     for edition, sections in EDITIONS.items():
         for section in SECTIONS:
-            listed = f'"1:{edition}:{section}" {edition};' in text
-            assert listed is may_see(frozenset(sections), section), (edition, section)
+            for method in ("GET", "HEAD"):
+                listed = f'"{method}:{edition}:{section}" {edition};' in text
+                assert listed is may_see(frozenset(sections), section), (edition, section)
     with pytest.raises(ValueError):
         edge_config.rules(SECRET, {"../x": []})
     with pytest.raises(ValueError):

@@ -3,7 +3,6 @@ project's corrections, and years nobody has checked yet."""
 
 import datetime as dt
 import logging
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -11,8 +10,8 @@ import pytest
 from gate import workdays
 from gate.sla import deadlines
 from gate.tariffs import parse_tariffs
+from tests.helpers.project import PROJECT
 
-PROJECT = Path(__file__).resolve().parent.parent
 MSK = ZoneInfo("Europe/Moscow")
 SLA = parse_tariffs("tariffs:\n  start:\n    title: СТАРТ\n    sections: [launches]\n"
                     "    sla: {register: 30m, consult: 8h, workaround: 3 working days}\n",

@@ -10,18 +10,16 @@ import secrets
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, request, url_for
 
-from gate import accounts, contacts, outbox
+from gate import accounts, changes, contacts, outbox
 from gate.clock import utcnow
 from gate.db import password_resets, users
 from gate.security import safe_next
-from gate.throttle import KNOWN_FOR
+from gate.web import signin
 from gate.web.csrf import exempt
 from gate.web.responses import login_required, message, render_in_site, see_other
 from gate.web.runtime import current_gate as _gate
+from gate.web.signin import DEVICE_COOKIE, client_address, device_mark
 from gate.web.storage import NOT_CHANGED, on_storage_fault
-from gate.web.visitor import cookie_flags
-
-DEVICE_COOKIE = "kb_device"
 
 bp = Blueprint("auth", __name__)
 RESET_TTL = dt.timedelta(minutes=30)
@@ -66,10 +64,6 @@ def _reset_again():
                           error=f"Пароль не изменён. {NOT_CHANGED}")
 
 
-def client_address() -> str:
-    return request.remote_addr or "unknown"  # ProxyFix has applied GATE_TRUSTED_PROXIES
-
-
 @bp.route("/login", methods=["GET", "POST"])
 @on_storage_fault(_login_again)
 def login():
@@ -80,8 +74,10 @@ def login():
     password = request.form.get("password") or ""
     gate = _gate()
     account = email.lower()
-    known = hmac.compare_digest(request.cookies.get(DEVICE_COOKIE, ""), _device_mark(account))
-    wait = gate.throttle.retry_after(client_address(), account, known_device=known)
+    known = hmac.compare_digest(request.cookies.get(DEVICE_COOKIE, ""), device_mark(account))
+    # counted before the password is checked (given back on success): parallel guesses on
+    # every gate process and host share one count (gate.throttle)
+    wait = gate.throttle.attempt(client_address(), account, known_device=known)
     if wait:
         resp = render_in_site("Слишком много попыток", "login.html", status=429, next=next_path,
                               email=email, error=f"Слишком много неудачных попыток входа. "
@@ -90,24 +86,14 @@ def login():
         return resp
     with gate.engine.begin() as conn:
         row = accounts.authenticate(conn, email, password)
-        ident = accounts.identity(conn, row.id, gate.tariffs, gate.cfg.timezone) if row else None
-        secret = gate.identities.start_session(conn, row.id) if ident else None
-    if ident is None:
-        gate.throttle.failed(client_address(), account)
+        started = signin.start(conn, row) if row else None
+    if started is None:
+        gate.refusals.note("password.refused", account[:254], client_address())
         return render_in_site("Вход", "login.html", status=401, next=next_path, email=email,
                               error=BAD_LOGIN)
     gate.throttle.succeeded(client_address(), account)
-    gate.identities.invalidate()
-    g.new_token = gate.identities.session_token(ident, secret)
-    # this browser is the owner's: other people's guesses never block it (gate.throttle)
-    g.extra_cookies = [dict(key=DEVICE_COOKIE, value=_device_mark(account), max_age=KNOWN_FOR,
-                            **cookie_flags(gate.cfg, path="/login"))]
+    signin.finish(started)
     return see_other(next_path)
-
-
-def _device_mark(account: str) -> str:
-    """The device cookie's value for an account: only a browser that logged in has it."""
-    return hmac.new(_gate().key, b"kb-known-device:" + account.encode(), "sha256").hexdigest()
 
 
 @bp.route("/logout", methods=["GET"])
@@ -149,6 +135,7 @@ def change_password():
         else:
             try:
                 accounts.set_password(conn, row.id, new, keep_session=g.identity.session_id)
+                changes.own_password(conn, row, client_address(), via="profile")
             except accounts.AccountError:
                 error = f"Новый пароль должен содержать от {accounts.MIN_PASSWORD} до {accounts.MAX_PASSWORD} символов."
     if error:
@@ -188,11 +175,10 @@ def forgot():
     email = (request.form.get("email") or "").strip()
     # counted apart from logins, so asking for resets never blocks logging in
     address, account = "reset:" + client_address(), "reset:" + email.lower()
-    wait = gate.throttle.retry_after(address, account)
+    wait = gate.throttle.attempt(address, account)  # every request counts
     if wait:
         return render_in_site("Восстановление пароля", "forgot.html", status=429,
                               error=f"Слишком много запросов. Повторите через {wait} с.")
-    gate.throttle.failed(address, account)  # every request counts
     with gate.engine.begin() as conn:
         try:
             row = conn.execute(sa.select(users).where(
@@ -236,6 +222,8 @@ def reset(secret):
         else:
             try:
                 accounts.set_password(conn, row.user_id, new)
+                who = conn.execute(sa.select(users).where(users.c.id == row.user_id)).first()
+                changes.own_password(conn, who, client_address(), via="reset")
             except accounts.AccountError:
                 error = f"Пароль должен содержать от {accounts.MIN_PASSWORD} до {accounts.MAX_PASSWORD} символов."
         if error:

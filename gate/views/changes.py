@@ -1,7 +1,7 @@
 """What changed, for readers: GET /feed.xml, the feed key and digest settings in /account/, and
 the digest's unsubscribe link.
 
-/feed.xml is the Atom feed `gate build` wrote into each edition (gate.changes): the visitor's
+/feed.xml is the Atom feed `gate build` wrote into each edition (gate.change_notes): the visitor's
 own edition, decided as for pages (gate.access.edition_for), by the session cookie or a Bearer
 token, or by `?key=` a personal feed key for feed readers, which stands for its owner as their
 account is now (revoked, disabled or unknown: 404). Anonymous visitors get the public edition's.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request, send_file
 
-from gate import changes, digest
+from gate import change_notes, digest
 from gate.access import edition_for
 from gate.limits import Windows
 from gate.web.csrf import exempt
@@ -29,7 +29,7 @@ OWNER_LIMIT = (120, 600)
 
 
 def feed_secret() -> bytes:
-    return changes.feed_secret(current_gate().key)
+    return change_notes.feed_secret(current_gate().key)
 
 
 def digest_secret() -> bytes:
@@ -67,7 +67,7 @@ def feed():
         refused = _too_many(("addr", request.remote_addr or ""), ADDRESS_LIMIT)
         if refused:
             return refused
-        owner = changes.key_owner(gate.engine, feed_secret(), key[:100])
+        owner = change_notes.key_owner(gate.engine, feed_secret(), key[:100])
         if owner is None:
             return _no_feed()
         refused = _too_many(("owner", owner), OWNER_LIMIT)
@@ -77,7 +77,7 @@ def feed():
         if identity is None:
             return _no_feed()
     edition = gate.current_editions()[edition_for(identity)]
-    file = edition.files.get(changes.FEED)
+    file = edition.files.get(change_notes.FEED)
     if file is None:
         return _no_feed()
     resp = send_file(file, mimetype=ATOM, conditional=True, max_age=None)
@@ -102,7 +102,7 @@ def reader_settings() -> dict:
     gate = current_gate()
     base = gate.cfg.base_url or request.host_url.rstrip("/")
     with gate.engine.connect() as conn:
-        key = changes.active_key(conn, feed_secret(), identity.user_id)
+        key = change_notes.active_key(conn, feed_secret(), identity.user_id)
         on = digest.subscribed(conn, identity.user_id)
     return {"feed_url": f"{base}/feed.xml?key={key}" if key else None, "digest": on,
             "digest_at": gate.cfg.digest_at}
@@ -118,9 +118,9 @@ def feed_key():
     gate = current_gate()
     with gate.engine.begin() as conn:
         if action == "new":
-            changes.new_key(conn, feed_secret(), g.identity.user_id)
+            change_notes.new_key(conn, feed_secret(), g.identity.user_id)
         else:
-            changes.revoke_keys(conn, g.identity.user_id)
+            change_notes.revoke_keys(conn, g.identity.user_id)
     return see_other("/account/#changes")
 
 

@@ -16,7 +16,7 @@ import secrets
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from gate import changes
+from gate import change_notes
 from gate import feedback as store
 from gate.access import SERVE, edition_for, page_decision
 from gate.limits import Windows
@@ -121,7 +121,7 @@ def report_page():
     except ValueError:
         days = 30
     gate = current_gate()
-    titles = changes.titles(changes.load_articles(gate.cfg.site_dir))
+    titles = change_notes.titles(change_notes.load_articles(gate.cfg.site_dir))
     articles = store.report(gate.engine, days=days, titles=titles)
     weekly = store.failing(store.report(gate.engine, days=7, titles=titles))
     return render_in_site("Отзывы о статьях", "feedback_report.html", articles=articles,

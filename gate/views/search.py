@@ -27,6 +27,7 @@ from gate.access import edition_for
 from gate.clock import utcnow as _now
 from gate.db import search_misses
 from gate.limits import Windows
+from gate.shared_limits import SharedWindows
 from gate.search import INDEX_FILE, MAX_QUERY, BadQuery, SearchIndex, check_query, normalize_query
 from gate.storage_errors import classify, faults
 from gate.web.responses import ask_to_log_in, render_in_site, staff_required
@@ -94,10 +95,13 @@ def warm_up(editions) -> threading.Thread:
 class SearchState:
     MAX_CLIENTS = 50_000
 
-    def __init__(self, limit: int, window: float, clock=time.monotonic):
+    def __init__(self, limit: int, window: float, clock=time.monotonic, counters=None):
+        """counters: the engine of the shared limits; the rate limit then holds across every
+        gate process and host (and falls back to this process's own while it is unreachable)."""
         self.limit, self.window, self.clock = limit, window, clock
         self._lock = threading.Lock()
         self._hits = Windows(lambda: self.clock(), self.MAX_CLIENTS, horizon=window)
+        self._shared = SharedWindows(counters, horizon=window) if counters is not None else None
         self._last_miss: dict = {}          # client -> (row id, query, edition, time)
         self._recent: dict = defaultdict(lambda: deque(maxlen=5))  # client -> (query, edition, time)
 
@@ -108,6 +112,16 @@ class SearchState:
 
     def retry_after(self, client) -> int:
         """0 when the client may search now (and counts the request), else seconds to wait."""
+        if self._shared is not None:
+            try:
+                return self._shared.hit(("search", *client), self.limit, self.window)
+            except sa.exc.SQLAlchemyError as exc:  # searching needs no database: limit it here
+                kind = classify(exc)
+                if kind is None:
+                    log.warning("search: shared rate limit failed (%s); this process's own applies",
+                                str(exc).splitlines()[0])
+                else:
+                    faults.seen(kind, exc, "search rate limit (this process's own applies)")
         return self._hits.hit(client, self.limit, self.window)
 
     def remember(self, client, query: str, edition: str):
@@ -159,7 +173,8 @@ def _state() -> SearchState:
             state = current_app.extensions.get("kb_search")
             if state is None:
                 limit, window = current_app.config.get("SEARCH_RATE_LIMIT", RATE_LIMIT)
-                state = current_app.extensions["kb_search"] = SearchState(limit, window)
+                state = current_app.extensions["kb_search"] = SearchState(
+                    limit, window, counters=_gate().counters)
     return state
 
 

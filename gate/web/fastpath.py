@@ -22,9 +22,11 @@ from gate.routes import owned_by_gate
 from gate.sections import section_of_url
 from gate.site import file_headers, file_stamp, normalize_path
 from gate.storage_errors import classify
+from gate.web.responses import SERVER
 from gate.web.visitor import identify, ticket_current
 
 MAX_CACHED = 100_000
+IN_ONE_PIECE = 1 << 20  # bytes: files up to this size are read whole
 
 
 class FastPages:
@@ -43,7 +45,7 @@ class FastPages:
         if file is None or redirect:
             return None
         st = os.stat(file)
-        headers = file_headers(file, st, norm, self._production)
+        headers = [*file_headers(file, st, norm, self._production), ("Server", SERVER)]
         etag = dict(headers)["ETag"]
         hit = (file, file_stamp(st), etag, headers)
         if len(self._files) < MAX_CACHED:
@@ -102,7 +104,12 @@ class FastPages:
             f.close()
             return []
         wrapper = environ.get("wsgi.file_wrapper")
-        return wrapper(f, 65536) if wrapper else _chunks(f)
+        if wrapper:
+            return wrapper(f, 65536)
+        if st.st_size <= IN_ONE_PIECE:  # granian: one bytes object is one call into its Rust side
+            with f:
+                return [f.read()]
+        return _chunks(f)
 
 
 def _chunks(f):

@@ -83,7 +83,11 @@ def staff_required(view):
     return wrapped
 
 
+SERVER = "kb-gate"  # the Server header of every answer the gate makes (edge mode tells by it)
+
+
 def _finish(response: Response) -> Response:
+    response.headers["Server"] = SERVER
     security_headers(response.headers, production=not current_gate().cfg.local)
     if "Cache-Control" not in response.headers:
         private(response)

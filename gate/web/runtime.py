@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import current_app, g
 
 from gate.access import edition_for
 from gate.build import MANIFEST, tariffs_digest
+from gate.audit import Refusals
 from gate.identities import Identities
+from gate.limits import Windows
 from gate.site import Edition, load_site
 from gate.throttle import Throttle
 
@@ -33,10 +35,13 @@ class Gate:
     identities: Identities
     throttle: Throttle
     ticket_secret: str = ""  # edge mode: the secret of the edition tickets nginx checks
+    counters: object = None  # engine of the shared limits (gate.shared_limits), or None
     site_version: int = 0
     outbox_worker: object = None  # gate serve: poked when a mail is queued
     storage_probe: object = None  # gate.health.StorageProbe: can it write (for /healthz)
     calendar: object = None       # gate.workdays.WorkingDays of the workaround deadlines
+    refusals: Refusals | None = None  # refused attempts, audited with bounded growth
+    limits: Windows = field(default_factory=Windows)  # the console's and invitations' rates
     _manifest_stamp: tuple = ()
     _next_check: float = 0.0
 

@@ -132,12 +132,14 @@ def _edge_ticket(gate, response):
 
 def _write_cookies(response):
     gate = current_gate()
+    # The ticket first: browsers send cookies in the order they were first set, and nginx
+    # looks for the ticket in the Cookie header from its start, before the long session token.
+    if gate.ticket_secret:
+        _edge_ticket(gate, response)
     if g.get("new_token"):
         set_session_cookie(response, g.new_token)
     elif g.get("clear_cookie"):
         set_session_cookie(response, None)
-    if gate.ticket_secret:
-        _edge_ticket(gate, response)
     for cookie in g.get("extra_cookies", ()):  # after the session's own cookies
         response.set_cookie(**cookie)
     return response

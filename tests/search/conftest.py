@@ -11,7 +11,8 @@ import yaml
 
 from gate import search
 from gate.search.synonyms import SYNONYMS_FILE, load_synonyms
-from tests.conftest import PASSWORD, PROJECT, make_config
+from tests.helpers.project import PASSWORD, PROJECT, make_config
+from tests.helpers.search import PAGES
 
 
 @pytest.fixture(scope="session")
@@ -52,24 +53,6 @@ def project_synonyms():
     return load_synonyms(PROJECT / SYNONYMS_FILE)
 
 
-# A small corpus: location -> (title, [(heading, html text)], front matter).
-PAGES = {
-    "maintenance/prices/": ("Остановилась загрузка цен", [
-        ("Симптомы", "<p>Новые цены не доходят до касс магазина.</p>"),
-        ("Что проверить", "<p>Веб-сервис <code>SOAP</code> на порту 8090, пакет в BASE64 &amp; XML.</p>")],
-        {"description": "Что делать, если цены перестали загружаться.", "keywords": ["импорт цен"]}),
-    "maintenance/conservation/": ("Консервация кассы", [
-        ("Расконсервация", "<p>Расконсервация возвращает кассу на линию. Ёлка и ёж.</p>")],
-        {"description": "Вывести кассу из работы.", "keywords": ["касса в ремонте"]}),
-    "launches/store/": ("Запуск магазина", [
-        ("Порядок", "<p>Сначала Set10 Centrum, затем сервер магазина, затем кассы.</p>"),
-        ("Опасно", "<p>Не вставляйте &lt;script&gt;alert(1)&lt;/script&gt; в поля.</p>")],
-        {"description": "Чек-лист запуска.", "keywords": ["открытие магазина", "сервак"]}),
-    "claim-desk/logs/": ("Логи кассы", [("Где лежат", "<p>Каталог crystal-cash/logs.</p>")],
-                         {"description": "Что приложить.", "keywords": ["лог-файлы"]}),
-}
-
-
 @pytest.fixture
 def small_edition(tmp_path):
     """A factory: (pages, synonyms) -> the SearchIndex of an edition holding just those pages,
@@ -100,9 +83,3 @@ def small_edition(tmp_path):
 def small(small_edition, project_synonyms):
     """The small corpus with the project's synonyms."""
     return small_edition(PAGES, project_synonyms)
-
-
-def top(index, query):
-    """The article of the best result (also when it points at a heading in it), or None."""
-    results = index.search(query)
-    return results[0]["location"].partition("#")[0] if results else None

@@ -3,7 +3,7 @@
 import pytest
 
 from gate.search import INDEX_FILE, SearchIndex
-from tests.search.conftest import top
+from tests.helpers.search import top
 
 
 @pytest.mark.parametrize("query, expected", [

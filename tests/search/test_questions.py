@@ -9,7 +9,8 @@ import json
 import yaml
 
 from gate.search import MAX_RESULTS
-from tests.conftest import PROJECT, login
+from tests.helpers.http import login
+from tests.helpers.project import PROJECT
 
 QUESTIONS = sorted((PROJECT / "tests/data").glob("questions-*.yml"))
 TOP3_TARGET = 0.96

@@ -7,8 +7,8 @@ from gate.search import INDEX_FILE, SearchIndex
 from gate.search.synonyms import (SYNONYMS_FILE, Synonyms, SynonymsError, load_synonyms,
                                   parse_synonyms)
 from gate.tariffs import load_tariffs
-from tests.conftest import PROJECT, make_project, marker
-from tests.search.conftest import PAGES, top
+from tests.helpers.project import PROJECT, make_project, marker
+from tests.helpers.search import PAGES, top
 
 F = SYNONYMS_FILE
 

@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from gate.db import search_misses
 from gate.search.analysis import tokens
 from gate.sections import SECTIONS
-from tests.conftest import PROJECT, login, marker, submit_support
+from tests.helpers.http import login
+from tests.helpers.project import PROJECT, marker
+from tests.helpers.support import submit_support
 
 
 IDENTITIES = {

@@ -9,7 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from gate.db import outbox, support_requests
-from tests.conftest import SUPPORT_FORM, csrf_of, login, submit_support
+from tests.helpers.http import csrf_of, login
+from tests.helpers.support import FORM as SUPPORT_FORM, submit_support
 
 GOOD, submit = SUPPORT_FORM, submit_support
 
@@ -147,3 +148,9 @@ def test_from_in_a_locked_section_keeps_only_the_section_root(client):
     html = client.get("/support/new?from=/launches/marker-launches-page/").get_data(as_text=True)
     assert 'name="from" value="/launches/"' in html
     assert "marker-launches-page" not in html.replace("from=/launches/marker-launches-page/", "")
+
+
+def test_huge_request_numbers_are_not_found_not_500(client):
+    login(client, "start@client.example")
+    for path in ("/support/99999999999999999999/", "/support/1/files/99999999999999999999"):
+        assert client.get(path).status_code == 404

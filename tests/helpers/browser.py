@@ -1,4 +1,4 @@
-"""Helpers for the page-kind browser tests (tests/test_browser_pages.py): the
+"""The page-kind browser tests' helpers (tests/test_browser_pages.py): the
 real knowledge base (docs/ with its code blocks, tabs and tables) built for two tariffs, served
 standalone or in edge mode with a real SMTP server, people made with the `gate` CLI, a headless
 chromium that keeps its console, and a walk over every page kind the site has.
@@ -17,22 +17,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-from tests.smtp_support import MailSink, free_port, wait_healthy, wait_until
+from tests.helpers.http import csrf_of
+from tests.helpers.mail import MailSink
+from tests.helpers.ports import free_port, wait_until
+from tests.helpers.processes import NGINX, Running, clean_env, gate_cli, healthz, start
+from tests.helpers.project import PASSWORD, PROJECT
 
-PROJECT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 WAIT = 15  # seconds: the upper bound of every explicit wait in the browser
 
-PASSWORD = "correct-horse-battery"
 START_USER = "start@client.example"   # every section
 FUNC_USER = "func@client.example"     # Функциональность only: the other sections are locked
 STAFF_USER = "staff@vendor.example"
@@ -67,10 +66,9 @@ def build_project(root: Path) -> Path:
 
 
 class KbServer:
-    def __init__(self, mode: str, base: str, env: dict, log: Path, mail: MailSink,
-                 process: subprocess.Popen):
+    def __init__(self, mode: str, base: str, env: dict, log: Path, mail: MailSink):
         self.mode, self.base, self.env, self.log, self.mail = mode, base, env, log, mail
-        self.process = process
+        self.running: Running | None = None
 
     def url(self, path: str) -> str:
         return self.base + path
@@ -82,10 +80,7 @@ class KbServer:
             return ""
 
     def cli(self, *args: str, stdin: str | None = None) -> str:
-        result = subprocess.run([sys.executable, "-m", "gate", *args], env=self.env, input=stdin,
-                                capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, f"gate {' '.join(args)} failed: {result.stderr.strip()}"
-        return result.stdout
+        return gate_cli(self.env, *args, stdin=stdin)
 
 
 @contextmanager
@@ -93,13 +88,10 @@ def start_server(tmp: Path, project: Path, mode: str):
     """The gate alone ("standalone") or behind nginx ("edge"), local mode, with people."""
     mail = MailSink().start()
     port = free_port()
-    env = {**os.environ, "GATE_ROOT": str(project), "GATE_INSTANCE": str(tmp / "instance"),
-           "GATE_MODE": "local", "GATE_SMTP_HOST": "127.0.0.1", "GATE_SMTP_PORT": str(mail.port),
-           "GATE_TARIFFS": str(project / "tariffs.yml")}
-    for name in ("GATE_DATABASE_URL", "GATE_EDGE", "GATE_BASE_URL", "EDGE_TLS_CERT",
-                 "EDGE_TLS_KEY", "EDGE_HTTP_PORT"):
-        env.pop(name, None)
-    server = KbServer(mode, f"http://127.0.0.1:{port}", env, tmp / "serve.log", mail, None)
+    env = clean_env(GATE_ROOT=str(project), GATE_INSTANCE=str(tmp / "instance"),
+                    GATE_MODE="local", GATE_SMTP_HOST="127.0.0.1", GATE_SMTP_PORT=str(mail.port),
+                    GATE_TARIFFS=str(project / "tariffs.yml"))
+    server = KbServer(mode, f"http://127.0.0.1:{port}", env, tmp / "serve.log", mail)
     for org, (tariff, email) in ORGS.items():
         server.cli("org", "add", org, "--tariff", tariff)
         server.cli("user", "add", email, "--org", org, "--password-stdin", stdin=PASSWORD + "\n")
@@ -110,21 +102,13 @@ def start_server(tmp: Path, project: Path, mode: str):
         command = ["sh", str(PROJECT / "deploy/edge.sh")]
     else:
         command = [sys.executable, "-m", "gate", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with open(server.log, "wb") as out:
-        server.process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
     try:
-        wait_healthy(server.base, server.process, server.log)
+        server.running = start(command, ready=healthz(server.base), log=server.log, env=env,
+                               what=f"the gate ({mode})")
         yield server
     finally:
-        try:
-            os.killpg(server.process.pid, signal.SIGTERM)  # edge.sh stops nginx and the gate
-            server.process.wait(timeout=15)
-        except ProcessLookupError:  # it had stopped by itself
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(server.process.pid, signal.SIGKILL)
-            server.process.wait(timeout=10)
+        if server.running:
+            server.running.stop(timeout=15)  # edge.sh stops nginx and the gate
         mail.stop()
 
 
@@ -240,7 +224,7 @@ def reset_link(server: KbServer, email: str) -> str:
 
     session = requests.Session()
     page = session.get(server.url("/password/forgot"), timeout=10).text
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    token = csrf_of(page, "the password reset form")
     before = len(server.mail.snapshot())
     r = session.post(server.url("/password/forgot"), data={"csrf_token": token, "email": email},
                      headers={"Origin": server.base}, timeout=10, allow_redirects=False)

@@ -1,0 +1,54 @@
+"""Background chores of `gate serve`, off every request's path: the last use of API tokens and
+the counted refusals are written in batches, and the audit log is pruned to GATE_AUDIT_DAYS.
+Each chore fails soft (logged, tried again next time)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from gate import audit
+
+log = logging.getLogger("gate.housekeeping")
+TOKEN_USE_EVERY = 60   # seconds between writes of the API tokens' last use
+PRUNE_EVERY = 3600     # seconds between prunings of the audit log
+
+
+class Housekeeper(threading.Thread):
+    def __init__(self, engine, identities, refusals, audit_days: int, interval: float = 10.0):
+        super().__init__(name="housekeeping", daemon=True)
+        self.engine, self.identities, self.refusals = engine, identities, refusals
+        self.audit_days, self.interval = audit_days, interval
+        self._stopping = threading.Event()
+        self._next_use = time.monotonic() + TOKEN_USE_EVERY
+        self._next_prune = time.monotonic()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def tick(self, final: bool = False) -> None:
+        now = time.monotonic()
+        self.refusals.flush()
+        if final or now >= self._next_use:
+            self._next_use = now + TOKEN_USE_EVERY
+            self.identities.token_use.flush(self.engine)
+        if not final and now >= self._next_prune:
+            self._next_prune = now + PRUNE_EVERY
+            try:
+                removed = audit.prune(self.engine, self.audit_days)
+                if removed:
+                    log.info("audit log: %s row(s) older than %s days deleted", removed, self.audit_days)
+            except Exception as exc:  # the database may be down: next hour
+                log.warning("could not prune the audit log: %s", exc)
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                self.tick()
+            except Exception:  # keep the thread alive whatever happens
+                log.exception("housekeeping error")
+        try:
+            self.tick(final=True)
+        except Exception:
+            log.exception("housekeeping error at exit")
