@@ -173,6 +173,7 @@ def build_all(root: Path, tariffs_path: Path, jobs: int | None = None, log=print
         raise BuildError("build failed:\n  " + "\n  ".join(errors))
     # feeds of the editions built now only: a kept edition's feed came from the same inputs,
     # and its files are hard links to the served site's, never to be written through
+    staging.mkdir(parents=True, exist_ok=True)  # nothing was built when every edition is kept
     _write_changes(root, staging, {n: plan[n] for n in order}, site_url)
     for n in sorted(kept):
         shutil.copytree(site / "editions" / n, staging / "editions" / n, copy_function=os.link)
