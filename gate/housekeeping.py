@@ -1,6 +1,8 @@
 """Background chores of `gate serve`, off every request's path: the last use of API tokens and
-the counted refusals are written in batches, and the audit log is pruned to GATE_AUDIT_DAYS.
-Each chore fails soft (logged, tried again next time)."""
+the counted refusals are written in batches, the audit log is pruned to GATE_AUDIT_DAYS, and
+the accounts snapshot is kept fresh even in a process no request has reached for a while: its
+snapshot is what answers when the database goes away, and a logout made in another process
+must be in it (gate.identities). Each chore fails soft (logged, tried again next time)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,11 @@ from gate import audit
 log = logging.getLogger("gate.housekeeping")
 TOKEN_USE_EVERY = 60   # seconds between writes of the API tokens' last use
 PRUNE_EVERY = 3600     # seconds between prunings of the audit log
+TICK = 10.0            # seconds between rounds: a snapshot is at most REFRESH + TICK old
 
 
 class Housekeeper(threading.Thread):
-    def __init__(self, engine, identities, refusals, audit_days: int, interval: float = 10.0):
+    def __init__(self, engine, identities, refusals, audit_days: int, interval: float = TICK):
         super().__init__(name="housekeeping", daemon=True)
         self.engine, self.identities, self.refusals = engine, identities, refusals
         self.audit_days, self.interval = audit_days, interval
@@ -29,6 +32,11 @@ class Housekeeper(threading.Thread):
 
     def tick(self, final: bool = False) -> None:
         now = time.monotonic()
+        if not final:
+            try:
+                self.identities.snapshot()  # reloads only when older than its refresh time
+            except Exception as exc:  # no snapshot yet and the database away: next tick
+                log.warning("could not load the accounts snapshot: %s", exc)
         self.refusals.flush()
         if final or now >= self._next_use:
             self._next_use = now + TOKEN_USE_EVERY

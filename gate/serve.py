@@ -134,6 +134,10 @@ def worker_app():
     cfg = config.from_env()
     app = create_app(cfg, check_site=False)  # the master has checked the site
     gate = app.extensions["gate"]
+    try:  # every worker holds an accounts snapshot from the start: should the database go
+        gate.identities.snapshot()  # away, people already logged in are served by any worker
+    except Exception as exc:  # noqa: BLE001 - the first request tries again
+        logging.getLogger("gate.serve").warning("accounts snapshot not loaded at start: %s", exc)
     worker = Worker(gate.engine, cfg)
     gate.outbox_worker = worker
     worker.start()

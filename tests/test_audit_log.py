@@ -213,3 +213,15 @@ def test_the_housekeeper_thread_stops_and_can_be_joined(app):
     keeper.stop()
     keeper.join(5)
     assert not keeper.is_alive()
+
+
+def test_the_housekeeper_keeps_the_accounts_snapshot_fresh_without_requests(app):
+    """A worker process no request reaches still reloads its snapshot: it is what answers when
+    the database goes away, and a logout made in another process must be in it."""
+    from gate.housekeeping import Housekeeper
+    gate = app.extensions["gate"]
+    gate.identities.refresh = 0.05
+    first = gate.identities.snapshot()
+    time.sleep(0.1)
+    Housekeeper(gate.engine, gate.identities, gate.refusals, audit_days=30).tick()
+    assert gate.identities._snap is not first and gate.identities._snap.taken_at > first.taken_at
