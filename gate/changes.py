@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from gate import accounts, api_tokens, audit, erasure, invitations
+from gate import accounts, api_tokens, audit, erasure, invitations, totp
 from gate.accounts import AccountError
 
 
@@ -131,6 +131,29 @@ def own_password(conn, row, address, via: str) -> None:
     action = "invite.accept" if via == "invitation" else "user.password"
     audit.record(conn, row.email, action, row.email, address=address, org_id=row.org_id,
                  user_id=row.id, details={"via": via})
+
+
+# --- the second factor ---------------------------------------------------------------------
+
+def totp_enrol(conn, row, address, secret: str, code: str) -> list[str] | None:
+    """A person set up their own authenticator (gate.totp.enrol): the recovery codes, or None
+    when the code did not match (nothing stored, nothing logged)."""
+    codes = totp.enrol(conn, row.id, secret, code)
+    if codes is not None:
+        audit.record(conn, row.email, "totp.enrol", row.email, address=address,
+                     org_id=row.org_id, user_id=row.id)
+    return codes
+
+
+def totp_reset(conn, who: Actor, email, via: str = "console") -> bool:
+    """Removes a person's second factor (staff, the CLI, or the person with a current code:
+    via "profile"); False when they had none (nothing logged)."""
+    row = accounts.user_by_id(conn, accounts.user_id_by_email(conn, email))
+    removed = totp.remove(conn, row.id)
+    if removed:
+        _log(conn, who, "totp.reset", row.email, org_id=row.org_id, user_id=row.id,
+             details={"via": via})
+    return removed
 
 
 # --- API tokens ----------------------------------------------------------------------------

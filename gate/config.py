@@ -28,6 +28,7 @@ SETTINGS = {
     "GATE_MAIL_FROM": ("kb@localhost", "sender address of the gate's e-mails"),
     "GATE_DIGEST_AT": ("mon 09:00", "weekday and time (GATE_TIMEZONE) the weekly digest is sent"),
     "GATE_AUDIT_DAYS": ("365", "days the audit log keeps its rows (older ones are deleted)"),
+    "GATE_STAFF_2FA": ("0", "1: staff must use a second factor (TOTP) to sign in"),
 }
 
 
@@ -53,6 +54,7 @@ class Config:
     mail_from: str = "kb@localhost"
     digest_at: str = "mon 09:00"
     audit_days: int = 365
+    staff_2fa: bool = False
 
     @property
     def local(self) -> bool:
@@ -98,6 +100,9 @@ def from_env(env=None) -> Config:
             raise ValueError
     except ValueError:
         raise ConfigError("GATE_AUDIT_DAYS must be a whole number of days from 1 to 36500") from None
+    staff_2fa = env.get("GATE_STAFF_2FA", "0")
+    if staff_2fa not in ("0", "1"):
+        raise ConfigError(f"GATE_STAFF_2FA must be 0 or 1, not '{staff_2fa}'")
     secret = env.get("GATE_SECRET_KEY")
     if secret is not None and len(secret.encode()) < 32:
         raise ConfigError("GATE_SECRET_KEY must be at least 32 bytes")
@@ -124,6 +129,7 @@ def from_env(env=None) -> Config:
         mail_from=env.get("GATE_MAIL_FROM", "kb@localhost"),
         digest_at=digest_at,
         audit_days=audit_days,
+        staff_2fa=staff_2fa == "1",
     )
 
 

@@ -233,6 +233,24 @@ digest_runs = sa.Table(
     sa.Column("mails", sa.Integer, nullable=False),
 )
 
+# The second factor (issue 18): a person's TOTP secret (RFC 6238) and the last time step a code
+# was accepted for (a code is accepted once), and their recovery codes (sha256 only, each once).
+totp_factors = sa.Table(
+    "totp_factors", metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("secret", sa.String(64), nullable=False),
+    sa.Column("enrolled_at", sa.DateTime, nullable=False),
+    sa.Column("last_step", BigEpoch, nullable=False, default=0),
+)
+
+totp_recovery = sa.Table(
+    "totp_recovery", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("used_at", sa.DateTime, nullable=True),
+)
+
 schema_version = sa.Table(
     "schema_version", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -299,8 +317,13 @@ def _readers(conn):
                                       digest_subscriptions, digest_runs])
 
 
+def _totp(conn):
+    """The second factor: TOTP secrets and recovery codes (issue 18)."""
+    metadata.create_all(conn, tables=[totp_factors, totp_recovery])
+
+
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers, _totp]
 # a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
 _MIGRATION_LOCK = 0x67617465  # "gate"
 
