@@ -34,7 +34,7 @@ ACTIONS = (
     "user.add", "user.invite", "user.disable", "user.enable", "user.admin", "user.forget",
     "user.password", "invite.accept", "invite.refused", "password.login", "password.refused",
     "token.issue", "token.revoke",
-    "totp.enrol", "totp.reset", "sso.login", "sso.refused", "oidc.login", "oidc.refused",
+    "totp.enrol", "totp.reset", "totp.refused", "sso.login", "sso.refused", "oidc.login", "oidc.refused",
 )
 
 

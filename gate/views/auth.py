@@ -10,10 +10,11 @@ import secrets
 import sqlalchemy as sa
 from flask import Blueprint, Response, g, request, url_for
 
-from gate import accounts, changes, contacts, outbox
+from gate import accounts, changes, contacts, outbox, totp
 from gate.clock import utcnow
 from gate.db import password_resets, users
 from gate.security import safe_next
+from gate.views import second_factor
 from gate.web import signin
 from gate.web.csrf import exempt
 from gate.web.responses import login_required, message, render_in_site, see_other
@@ -46,8 +47,19 @@ def _logout_again():
 def _password_again():
     if g.get("identity") is None:
         return None
-    return render_in_site("Профиль", "account.html", opening=_gate().tariffs,
-                          error=f"Пароль не изменён. {NOT_CHANGED}")
+    return _account_page(error=f"Пароль не изменён. {NOT_CHANGED}", with_factor=False)
+
+
+def _account_page(status: int = 200, with_factor: bool = True, **context):
+    """The profile; `with_factor`: with the second factor's state (a database read)."""
+    gate = _gate()
+    state = None
+    if with_factor:
+        with gate.engine.connect() as conn:
+            on = totp.enrolled(conn, g.identity.user_id)
+            state = {"on": on, "left": totp.recovery_left(conn, g.identity.user_id) if on else 0}
+    return render_in_site("Профиль", "account.html", status=status, opening=gate.tariffs,
+                          totp_state=state, **context)
 
 
 def _forgot_again():
@@ -84,9 +96,15 @@ def login():
                                                  f"Повторите через {wait} с.")
         resp.headers["Retry-After"] = str(wait)
         return resp
+    step = None
     with gate.engine.begin() as conn:
         row = accounts.authenticate(conn, email, password)
-        started = signin.start(conn, row) if row else None
+        if row is not None:  # a second factor may still be asked for: no session yet then
+            step = second_factor.step_after_password(conn, row)
+        started = signin.start(conn, row) if row and step is None else None
+    if step is not None:
+        gate.throttle.succeeded(client_address(), account)  # the password was right
+        return second_factor.ask(step, row.id, next_path)
     if started is None:
         gate.refusals.note("password.refused", account[:254], client_address())
         return render_in_site("Вход", "login.html", status=401, next=next_path, email=email,
@@ -115,7 +133,7 @@ def logout():
 @bp.route("/account/")
 @login_required
 def account():
-    return render_in_site("Профиль", "account.html", opening=_gate().tariffs)
+    return _account_page()
 
 
 @bp.route("/account/password", methods=["POST"])
@@ -139,13 +157,11 @@ def change_password():
             except accounts.AccountError:
                 error = f"Новый пароль должен содержать от {accounts.MIN_PASSWORD} до {accounts.MAX_PASSWORD} символов."
     if error:
-        return render_in_site("Профиль", "account.html", status=422, opening=gate.tariffs,
-                              error=error)
+        return _account_page(status=422, error=error)
     gate.identities.invalidate()
     if g.session_secret:  # this browser stays logged in, with a token issued after the change
         g.new_token = gate.identities.session_token(g.identity, g.session_secret)
-    return render_in_site("Профиль", "account.html", opening=gate.tariffs,
-                          done="Пароль изменён. Другие сеансы входа завершены.")
+    return _account_page(done="Пароль изменён. Другие сеансы входа завершены.")
 
 
 def _reset_id(secret: str) -> str:
