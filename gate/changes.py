@@ -145,15 +145,17 @@ def totp_enrol(conn, row, address, secret: str, code: str) -> list[str] | None:
     return codes
 
 
-def totp_reset(conn, who: Actor, email, via: str = "console") -> bool:
-    """Removes a person's second factor (staff, the CLI, or the person with a current code:
-    via "profile"); False when they had none (nothing logged)."""
+def totp_reset(conn, who: Actor, email, via: str = "console") -> None:
+    """Removes a person's second factor and recovery codes: staff (not their own: that takes
+    a code, in the profile), the CLI, or the person with a current code (via "profile")."""
     row = accounts.user_by_id(conn, accounts.user_id_by_email(conn, email))
-    removed = totp.remove(conn, row.id)
-    if removed:
-        _log(conn, who, "totp.reset", row.email, org_id=row.org_id, user_id=row.id,
-             details={"via": via})
-    return removed
+    if via != "profile":
+        _not_self(who, row)
+    if not totp.remove(conn, row.id):
+        raise AccountError(f"'{row.email}' has no second factor",
+                           ru="У пользователя нет второго фактора.")
+    _log(conn, who, "totp.reset", row.email, org_id=row.org_id, user_id=row.id,
+         details={"via": via})
 
 
 # --- API tokens ----------------------------------------------------------------------------

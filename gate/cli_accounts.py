@@ -175,6 +175,17 @@ def user_forget(engine, cfg, email):
     click.echo(f"user '{email}' erased; the audit log calls them {name}")
 
 
+@user.command("totp-reset")
+@click.argument("email")
+@with_engine
+def user_totp_reset(engine, cfg, email):
+    """Remove a person's second factor (a lost phone): they sign in with the password alone
+    and may enrol again."""
+    with engine.begin() as conn:
+        changes.totp_reset(conn, CLI, email, via="cli")
+    click.echo(f"second factor of '{email}' removed")
+
+
 @user.command("password")
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")

@@ -14,8 +14,11 @@ import sqlite3
 import subprocess
 import sys
 
+import pyotp
 import pytest
 
+from gate import accounts, totp
+from gate.db import make_engine
 from tests.helpers.project import PASSWORD
 
 
@@ -207,3 +210,22 @@ def test_forget_in_the_cli(gate_cli):
     assert "gone@example.ru" not in ok(gate_cli("audit"))
     refused(gate_cli("token", "gone@example.ru"), "unknown user")
     ok(gate_cli("user", "add", "gone@example.ru", "--org", "А"))  # the address may come back
+
+
+def test_totp_reset_removes_a_second_factor_with_audit(gate_cli):
+    ok(gate_cli("org", "add", "Сеть Фактор", "--tariff", "start"))
+    ok(gate_cli("user", "add", "lost@phone.example", "--org", "Сеть Фактор"))
+    engine = make_engine(f"sqlite:///{gate_cli.database}")
+    secret = totp.new_secret()
+    with engine.begin() as conn:
+        user_id = accounts.user_id_by_email(conn, "lost@phone.example")
+        assert totp.enrol(conn, user_id, secret, pyotp.TOTP(secret).now())
+    engine.dispose()
+    assert "second factor of 'lost@phone.example' removed" in ok(
+        gate_cli("user", "totp-reset", "lost@phone.example"))
+    again = gate_cli("user", "totp-reset", "lost@phone.example")
+    assert again.returncode == 1 and "no second factor" in again.stderr
+    assert "Traceback" not in again.stderr
+    rows = sqlite3.connect(gate_cli.database).execute(
+        "SELECT actor, target, details FROM audit WHERE action = 'totp.reset'").fetchall()
+    assert rows == [("cli", "lost@phone.example", '{"via": "cli"}')]

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import re
 
+import pyotp
 import pytest
 import sqlalchemy as sa
 
-from gate import accounts, audit, changes
+from gate import accounts, audit, changes, totp
 from gate.db import audit as audit_t
 from gate.db import orgs, users
 from tests.helpers.http import csrf_of, login
@@ -29,6 +30,7 @@ ROUTES = [
     ("GET", "/staff/people/"), ("POST", "/staff/people/invite"), ("GET", "/staff/people/{user}/"),
     ("POST", "/staff/people/{user}/disable"), ("POST", "/staff/people/{user}/enable"),
     ("POST", "/staff/people/{user}/resend"), ("POST", "/staff/people/{user}/admin"),
+    ("POST", "/staff/people/{user}/totp-reset"),
     ("GET", "/staff/people/{user}/forget"), ("POST", "/staff/people/{user}/forget"),
     ("GET", "/staff/tokens/"), ("POST", "/staff/tokens/1/revoke"), ("GET", "/staff/requests/"),
     ("GET", "/staff/audit/"),
@@ -143,6 +145,31 @@ def _last(app, action):
     found = [r for r in _rows(app) if r["action"] == action]
     assert found, f"no {action} row"
     return found[-1]
+
+
+def test_staff_reset_a_persons_second_factor_with_audit(app, ids):
+    gate = app.extensions["gate"]
+    secret = totp.new_secret()
+    with gate.engine.begin() as conn:
+        assert totp.enrol(conn, ids["user"], secret, pyotp.TOTP(secret).now())
+    c, token = _staff(app)
+    page = c.get(f"/staff/people/{ids['user']}/").get_data(as_text=True)
+    assert "Сбросить второй фактор" in page and "подключён" in page
+    r = c.post(f"/staff/people/{ids['user']}/totp-reset", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["Location"] == f"/staff/people/{ids['user']}/"
+    row = _last(app, "totp.reset")
+    assert (row["actor"], row["target"], row["address"]) == (STAFF, CLIENT, "127.0.0.1")
+    assert row["details"] == {"via": "console"}
+    with gate.engine.connect() as conn:
+        assert not totp.enrolled(conn, ids["user"])
+    assert login(app.test_client(), CLIENT).headers["Location"] == "/"  # the password alone
+    again = c.post(f"/staff/people/{ids['user']}/totp-reset", data={"csrf_token": token})
+    assert again.status_code == 422 and "нет второго фактора" in again.get_data(as_text=True)
+    with gate.engine.begin() as conn:  # one's own factor: only in the profile, with a code
+        staff_id = accounts.user_id_by_email(conn, STAFF)
+        assert totp.enrol(conn, staff_id, secret, pyotp.TOTP(secret).now())
+    own = c.post(f"/staff/people/{staff_id}/totp-reset", data={"csrf_token": token})
+    assert own.status_code == 422 and len([r for r in _rows(app) if r["action"] == "totp.reset"]) == 1
 
 
 def test_organisation_add_change_end_with_audit(app):

@@ -1,12 +1,13 @@
 """People in the console: the searchable list, inviting, one person's page, and the changes
-(disable, enable, resend the invitation, make or unmake an organisation's admin, erase)."""
+(disable, enable, resend the invitation, make or unmake an organisation's admin, reset a
+second factor, erase)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from flask import request
 
-from gate import accounts, changes, console, invitations
+from gate import accounts, changes, console, invitations, totp
 from gate.accounts import AccountError, Unknown
 from gate.db import orgs
 from gate.views.staff.common import (ID, actor, bp, done, int_arg, invitation_base, page,
@@ -73,8 +74,9 @@ def person(user_id):
         org = conn.execute(sa.select(orgs).where(orgs.c.id == row.org_id)).first()
         tokens = console.tokens_page(conn, user_id=user_id)
         links = invitations.pending_until(conn, [user_id])
+        factor = totp.factor(conn, user_id)
     return page(row.email, "staff_person.html", person=row, org=org, tokens=tokens,
-                link_until=links.get(user_id), invited=accounts.pending(row))
+                link_until=links.get(user_id), invited=accounts.pending(row), factor=factor)
 
 
 def _change(user_id, do, note: str):
@@ -117,6 +119,13 @@ def admin(user_id):
     on = request.form.get("on") == "1"
     return _change(user_id, lambda conn, row: changes.user_admin(conn, actor(), row.email, on),
                    "Теперь администратор организации." if on else "Больше не администратор организации.")
+
+
+@bp.route(f"/people/<{ID}:user_id>/totp-reset", methods=["POST"])
+def totp_reset(user_id):
+    return _change(user_id, lambda conn, row: changes.totp_reset(conn, actor(), row.email),
+                   "Второй фактор сброшен: пользователь войдёт по паролю и сможет подключить "
+                   "его заново.")
 
 
 @bp.route(f"/people/<{ID}:user_id>/forget")
