@@ -1,5 +1,6 @@
 """Accepting an invitation: /invite/<secret> shows a form to set a password; the POST sets it,
-uses the link up and signs the person in (gate.web.signin, as after /login). A dead link
+uses the link up and signs the person in (gate.web.signin, as after /login; staff under
+GATE_STAFF_2FA go on to enrol a second factor first, gate.views.second_factor). A dead link
 (used, expired, replaced, unknown, a disabled person, an ended contract) is one 404 page.
 Rate-limited per address and per link."""
 
@@ -10,6 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField
 
 from gate import accounts, changes, invitations
+from gate.views import second_factor
 from gate.web import rates, signin
 from gate.web.responses import message, render_in_site, see_other
 from gate.web.runtime import current_gate
@@ -52,7 +54,7 @@ def accept(secret):
             found = invitations.lookup(conn, secret, tz)
         return _dead() if found is None else _form(found, form, secret)
     new, repeat = form.new.data or "", form.repeat.data or ""
-    error, started = None, None
+    error, started, step = None, None, None
     try:
         with gate.engine.begin() as conn:
             found = invitations.lookup(conn, secret, tz)
@@ -60,11 +62,15 @@ def accept(secret):
                 found = invitations.accept(conn, secret, new, tz)
                 if found is not None:
                     changes.own_password(conn, found, client_address(), via="invitation")
-                    started = signin.start(conn, found, action=None)
+                    step = second_factor.step_after_password(conn, found)
+                    if step is None:
+                        started = signin.start(conn, found, action=None)
     except accounts.AccountError as exc:
         error = exc.ru
     if found is None:
         return _dead()
+    if step is not None and not error:  # the password is set; the session waits for the factor
+        return second_factor.ask(step, found.id, "/")
     if error or new != repeat or started is None:
         return _form(found, form, secret, status=422,
                      error=error or "Пароль и его повтор не совпадают.")

@@ -4,9 +4,15 @@ throttled, removal by the person, and GATE_STAFF_2FA."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
+
 import sqlalchemy as sa
 
+from gate import changes
 from gate.db import audit as audit_t
+from gate.db import outbox
 from gate.factory import create_app
 from tests.helpers import totp as t
 from tests.helpers.http import HTML, csrf_of, login
@@ -163,3 +169,22 @@ def test_staff_2fa_takes_staff_to_enrolment_before_anything_else(built_project,
     # people who are not staff are not asked
     client = app.test_client()
     assert login(client, PERSON).headers["Location"] == "/"
+
+
+def test_staff_2fa_applies_to_a_staff_invitation_too(built_project, people_database, tmp_path):
+    app = _staff_2fa_app(built_project, people_database, tmp_path)
+    gate = app.extensions["gate"]
+    with gate.engine.begin() as conn:
+        changes.user_invite(conn, changes.CLI, gate.cfg, "https://kb.example.ru",
+                            "new@vendor.example", staff=True)
+        body = conn.execute(sa.select(outbox.c.body).order_by(outbox.c.id.desc())).scalar()
+    text = email.message_from_bytes(body, policy=email.policy.default).get_body().get_content()
+    path = re.search(r"https://kb\.example\.ru(/invite/[A-Za-z0-9_-]{40,})", text).group(1)
+    c = app.test_client()
+    page = c.get(path).get_data(as_text=True)
+    r = c.post(path, data={"csrf_token": csrf_of(page), "new": "a-new-long-password",
+                           "repeat": "a-new-long-password"})
+    assert r.status_code == 303 and r.headers["Location"] == "/login/enrol"
+    assert c.get("/staff/", headers=HTML).status_code == 303  # no session yet
+    _, done = t.enrol(c, "/login/enrol")
+    assert done.status_code == 200 and c.get("/staff/", headers=HTML).status_code == 200
