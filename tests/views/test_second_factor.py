@@ -188,3 +188,14 @@ def test_staff_2fa_applies_to_a_staff_invitation_too(built_project, people_datab
     assert c.get("/staff/", headers=HTML).status_code == 303  # no session yet
     _, done = t.enrol(c, "/login/enrol")
     assert done.status_code == 200 and c.get("/staff/", headers=HTML).status_code == 200
+
+
+def test_a_staff_session_from_before_staff_2fa_is_sent_to_enrol(app):
+    c = app.test_client()
+    assert login(c, STAFF).status_code == 303
+    assert c.get("/staff/", headers=HTML).status_code == 200
+    app.extensions["gate"].cfg.staff_2fa = True  # as after a restart with GATE_STAFF_2FA=1
+    r = c.get("/staff/", headers=HTML)
+    assert r.status_code == 303 and r.headers["Location"] == "/account/totp"
+    _, done = t.enrol(c)
+    assert done.status_code == 200 and c.get("/staff/", headers=HTML).status_code == 200

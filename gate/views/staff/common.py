@@ -8,7 +8,7 @@ import datetime as dt
 
 from flask import Blueprint, flash, g, request
 
-from gate import changes
+from gate import changes, totp
 from gate.accounts import AccountError
 from gate.security import safe_next
 from gate.web import rates
@@ -34,10 +34,18 @@ def guard():
         return ask_to_log_in()
     if not g.identity.staff:
         return staff_only()
+    if current_gate().cfg.staff_2fa and not _has_factor(g.identity.user_id):
+        # a session from before GATE_STAFF_2FA was set: the console waits for the factor
+        return see_other("/account/totp")
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         return rates.check((("staff-person", g.identity.user_id), *PER_PERSON),
                            (("staff-address", client_address()), *PER_ADDRESS))
     return None
+
+
+def _has_factor(user_id: int) -> bool:
+    with current_gate().engine.connect() as conn:
+        return totp.enrolled(conn, user_id)
 
 
 def actor() -> changes.Actor:
