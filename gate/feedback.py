@@ -195,3 +195,21 @@ def report(engine, days: int = 30, titles: dict | None = None) -> list[dict]:
 def failing(articles: list[dict], limit: int = 10) -> list[dict]:
     """The articles that fail their readers: at least one "no", the largest share first."""
     return [a for a in articles if a["no"]][:limit]
+
+
+def report_pages(engine, site_dir, days: int) -> dict:
+    """What the authors' report shows (`/staff/feedback/`, `/api/feedback/report`): every article
+    with feedback in `days`, and the week's articles that fail."""
+    from gate import change_notes
+    titles = change_notes.titles(change_notes.load_articles(site_dir))
+    return {"articles": report(engine, days=days, titles=titles),
+            "weekly": failing(report(engine, days=7, titles=titles)),
+            "days": days, "reasons": REASONS}
+
+
+def report_days(value) -> int:
+    """The report's period from a query argument: 1 to 3650 days, 30 when absent or bad."""
+    try:
+        return min(max(int(value), 1), 3650)
+    except (TypeError, ValueError):
+        return 30

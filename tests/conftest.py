@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.mail import MailSink
-from tests.helpers.processes import NGINX_MISSING, running_edge
+from tests.helpers.processes import NGINX_MISSING, Unavailable, running_cluster, running_edge
 from tests.helpers.project import build_project, copy_database, make_config, populate
 
 
@@ -74,3 +74,17 @@ def edge(built_project, tmp_path_factory):
     root, _ = built_project
     with running_edge(root, tmp_path_factory.mktemp("edge")) as e:
         yield e
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A throwaway PostgreSQL server, one per test module that asks for it (skipped, with the
+    reason, where PostgreSQL is not installed)."""
+    try:
+        c = running_cluster()
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        yield c
+    finally:
+        c.stop()

@@ -179,6 +179,11 @@ def test_the_report_per_article_for_staff_and_the_cli(app, client, capsys, monke
     assert "Ошибка в статье: 1" in page
     assert client.get("/api/feedback/report").status_code == 403
     assert app.test_client().get("/api/feedback/report").status_code in (303, 401)
+    console = staff.get("/staff/feedback/?days=7", headers={"Accept": "text/html"})
+    assert console.status_code == 200
+    text = console.get_data(as_text=True)
+    assert "Опечатка в порту" in text and 'href="/staff/feedback/"' in text  # the console's menu
+    assert client.get("/staff/feedback/", headers={"Accept": "text/html"}).status_code == 403
 
     from gate.cli import main
     gate = app.extensions["gate"]
@@ -195,3 +200,25 @@ def test_the_report_per_article_for_staff_and_the_cli(app, client, capsys, monke
     assert main(["feedback"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("no%\tyes\tno") and "Опечатка в порту" in out
+
+
+def test_erasing_a_person_removes_their_comments_feed_keys_and_digest_subscription(app, client):
+    """CONTRACT, `gate user forget`: feedback comments go; the votes stay, counted."""
+    import datetime as dt
+
+    from gate import change_notes, changes
+    from gate.db import digest_subscriptions, feed_keys
+    gate = app.extensions["gate"]
+    login(client, "start@client.example")
+    assert vote(client, page=FUNC_PAGE, vote="no", comment="Мой телефон 8-900-000-00-00").status_code == 204
+    [row] = rows(app)
+    with gate.engine.begin() as conn:
+        change_notes.new_key(conn, change_notes.feed_secret(gate.key), row.user_id)
+        conn.execute(digest_subscriptions.insert().values(user_id=row.user_id,
+                                                          created_at=dt.datetime(2026, 1, 1)))
+        changes.user_forget(conn, changes.CLI, "start@client.example")
+    [after] = rows(app)
+    assert (after.vote, after.comment) == ("no", None)
+    with gate.engine.connect() as conn:
+        for table in (feed_keys, digest_subscriptions):
+            assert conn.execute(sa.select(table).where(table.c.user_id == row.user_id)).all() == []

@@ -24,23 +24,11 @@ from gate.db import (MIGRATIONS, make_engine, migrate, orgs, outbox as outbox_t,
                      sessions, support_requests, users)
 from tests.helpers.http import csrf_of, login
 from tests.helpers.mail import deliver_with_workers
-from tests.helpers.processes import SERVER_TIMEZONE, Unavailable, running_cluster
+from tests.helpers.processes import SERVER_TIMEZONE
 from tests.helpers.project import PASSWORD, make_config, populate
 from tests.helpers.support import submit_support
 
 SUPPORT = "support@kb.test"
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    try:
-        c = running_cluster()
-    except Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(scope="module")

@@ -15,21 +15,7 @@ from gate import accounts, digest, outbox
 from gate.db import digest_runs, feedback, make_engine
 from tests.helpers.http import csrf_of, login
 from tests.helpers.project import make_config, marker, populate
-from tests.helpers.processes import Unavailable, running_cluster
-
 ORIGIN = {"Origin": "http://localhost"}
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    try:
-        c = running_cluster()
-    except Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 _databases = iter(range(1, 10_000))

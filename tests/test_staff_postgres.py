@@ -11,7 +11,6 @@ import sqlalchemy as sa
 
 from gate import accounts, audit, changes, console, db
 from tests.helpers.http import csrf_of, login
-from tests.helpers.processes import Unavailable, running_cluster
 from tests.helpers.project import make_config, populate
 
 V4_COLUMNS = {"orgs": {"external_id"}, "users": {"is_admin", "last_login_at", "erased_at"}}
@@ -35,19 +34,6 @@ def _previous_release(engine) -> None:
         conn.exec_driver_sql("INSERT INTO users (email, org_id, password_hash, is_staff, "
                              "disabled, tokens_valid_after, created_at) SELECT 'old@x.example',"
                              " id, 'h', false, false, 0, '2025-01-01 00:00:00' FROM orgs")
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    """A throwaway PostgreSQL server for this module (skipped where PostgreSQL is missing)."""
-    try:
-        c = running_cluster()
-    except Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

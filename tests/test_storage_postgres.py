@@ -25,7 +25,7 @@ from gate.web.storage import RETRY_AFTER
 from tests.helpers.http import CSRF_RE
 from tests.helpers.mail import MailSink, delivery_report
 from tests.helpers.ports import wait_until
-from tests.helpers.processes import GateProcess, Unavailable, running_cluster
+from tests.helpers.processes import GateProcess
 from tests.helpers.project import PASSWORD
 from tests.helpers.support import FORM, FormClient
 
@@ -33,18 +33,6 @@ HTML = {"Accept": "text/html"}
 SUPPORT = "support@kb.test"
 READER, WRITER, GONE = "reader@shop.test", "writer@shop.test", "gone@shop.test"
 PAGE = "/launches/marker-launches-page/"
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    try:
-        c = running_cluster()
-    except Unavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def csrf(http: requests.Session, base: str, path: str) -> str:

@@ -16,7 +16,6 @@ import secrets
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
-from gate import change_notes
 from gate import feedback as store
 from gate.access import SERVE, edition_for, page_decision
 from gate.limits import Windows
@@ -116,13 +115,6 @@ def vote():
 @bp.route("/api/feedback/report")
 @staff_required
 def report_page():
-    try:
-        days = min(max(int(request.args.get("days", 30)), 1), 3650)
-    except ValueError:
-        days = 30
     gate = current_gate()
-    titles = change_notes.titles(change_notes.load_articles(gate.cfg.site_dir))
-    articles = store.report(gate.engine, days=days, titles=titles)
-    weekly = store.failing(store.report(gate.engine, days=7, titles=titles))
-    return render_in_site("Отзывы о статьях", "feedback_report.html", articles=articles,
-                          weekly=weekly, days=days, reasons=store.REASONS)
+    return render_in_site("Отзывы о статьях", "feedback_report.html", **store.report_pages(
+        gate.engine, gate.cfg.site_dir, store.report_days(request.args.get("days", 30))))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
-from gate import audit, changes, console
+from gate import audit, changes, console, feedback
 from gate.accounts import AccountError, Unknown, org_by_name
 from gate.views.staff.common import ID, actor, bp, done, int_arg, page, page_arg, refused
 from gate.web.runtime import current_gate
@@ -50,6 +50,14 @@ def requests():
     with gate.engine.connect() as conn:
         counts = console.overview(conn, gate.cfg.timezone)
     return page("Обращения", "staff_requests.html", counts=counts)
+
+
+@bp.route("/feedback/")
+def feedback_report():
+    """The authors' report of readers' votes (the same as `gate feedback`), in the console."""
+    gate = current_gate()
+    return page("Отзывы о статьях", "staff_feedback.html", **feedback.report_pages(
+        gate.engine, gate.cfg.site_dir, feedback.report_days(request.args.get("days", 30))))
 
 
 @bp.route("/audit/")
