@@ -145,14 +145,7 @@ class Identities:
         org = snap.orgs.get(user.org_id)
         if org is None:
             return None
-        ident = identity_of(user, org, self.tariffs, snap.today, session_id=sid)
-        if ident is not None and claims["iat"] >= int(snap.loaded_at):
-            # issued after this snapshot was read, maybe by another worker that knows of a
-            # narrower tariff: never grant more than the token says (the snapshot catches up)
-            narrowed = ident.sections & frozenset(claims["sections"])
-            if narrowed != ident.sections:
-                ident = dataclasses.replace(ident, sections=narrowed, tariff=claims["tariff"])
-        return ident
+        return identity_of(user, org, self.tariffs, snap.today, session_id=sid)
 
     def person(self, user_id: int) -> Identity | None:
         """The identity of a person as it stands now, without a token (a feed key's owner), or
