@@ -39,6 +39,11 @@ SESSION_LIFETIME = 7 * 24 * 3600
 SESSION_COOKIE = "kb_session"  # holds the session token (gate, fast path, nginx rules)
 
 
+def _agrees(ident: Identity | None, claims: dict) -> bool:
+    return (ident is not None and ident.tariff == claims.get("tariff")
+            and ident.sections == frozenset(claims.get("sections", ())))
+
+
 def session_id(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -64,12 +69,19 @@ class Identities:
         self.token_use = api_tokens.Usage()
 
     # --- snapshot ----------------------------------------------------------------------------
-    def snapshot(self, force_if_older: float | None = None) -> _Snapshot:
+    def snapshot(self, force_if_older: float | None = None,
+                 read_after: float | None = None) -> _Snapshot:
+        """The accounts snapshot, read again when older than the refresh time (or
+        force_if_older seconds), or when read before the time.time() `read_after`."""
         limit = self.refresh if force_if_older is None else force_if_older
 
         def current(snap):
             now = time.monotonic()
-            return snap is not None and (now - snap.taken_at < limit or now < self._retry_at)
+            if snap is None:
+                return False
+            if now < self._retry_at:
+                return True
+            return now - snap.taken_at < limit and (read_after is None or snap.loaded_at > read_after)
 
         snap = self._snap
         if current(snap):
@@ -125,9 +137,23 @@ class Identities:
         return claims
 
     def from_claims(self, claims: dict) -> Identity | None:
-        """The identity a verified token stands for now, or None when it no longer may."""
-        uid = int(claims["sub"])
+        """The identity a verified token stands for now, or None when it no longer may.
+
+        The snapshot decides, never the token. But a token issued after the snapshot was read
+        whose claims disagree with it was issued (maybe by another process) from a newer state
+        of the accounts: the snapshot is read again first, so a downgrade made elsewhere is not
+        undone here by an older snapshot, and an upgrade is not held back."""
         snap = self.snapshot()
+        ident = self._judge(claims, snap)
+        issued = min(claims.get("ims", claims["iat"] * 1000) / 1000, time.time())
+        if issued >= snap.loaded_at and not _agrees(ident, claims):
+            fresh = self.snapshot(read_after=issued)
+            if fresh is not snap:
+                ident = self._judge(claims, fresh)
+        return ident
+
+    def _judge(self, claims: dict, snap: _Snapshot) -> Identity | None:
+        uid = int(claims["sub"])
         if uid not in snap.users:
             snap = self.snapshot(force_if_older=1.0)  # a person created since the last refresh
         user = snap.users.get(uid)

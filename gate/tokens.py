@@ -40,10 +40,13 @@ class ExpiredToken(TokenError):
 
 def issue(key: bytes, *, sub: int, org: str, tariff: str, sections, typ: str, ttl: int,
           sid: str | None = None, tid: int | None = None, now: float | None = None) -> str:
-    now = int(now if now is not None else time.time())
+    exact = now if now is not None else time.time()
+    now = int(exact)
+    # "ims": the issue time in milliseconds (iat has whole seconds): a process whose accounts
+    # snapshot is older than a token re-reads it when they disagree (gate.identities)
     claims = {"iss": ISSUER, "sub": str(sub), "org": org, "tariff": tariff,
-              "sections": sorted(sections), "iat": now, "exp": now + int(ttl),
-              "jti": secrets.token_urlsafe(12), "typ": typ}
+              "sections": sorted(sections), "iat": now, "ims": int(exact * 1000),
+              "exp": now + int(ttl), "jti": secrets.token_urlsafe(12), "typ": typ}
     if sid is not None:
         claims["sid"] = sid
     if tid is not None:
@@ -73,6 +76,7 @@ def _well_formed(c: dict) -> bool:
             and isinstance(c["exp"], int) and isinstance(c["iat"], int) and c["iat"] <= c["exp"]
             and c["typ"] in ("session", "api")
             and (c["typ"] != "session" or isinstance(c.get("sid"), str))
+            and (c.get("ims") is None or type(c["ims"]) is int)
             and (c.get("tid") is None or (type(c["tid"]) is int and c["typ"] == "api")))
 
 
