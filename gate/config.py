@@ -10,6 +10,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+OIDC_NAME = "корпоративную учётную запись"
+OIDC_SETTINGS = ("GATE_OIDC_ISSUER", "GATE_OIDC_CLIENT_ID", "GATE_OIDC_CLIENT_SECRET")
+
 # name -> (default, help). Tests check that the README documents each of them.
 SETTINGS = {
     "GATE_MODE": ("production", "production (Secure cookies, no demo accounts) or local"),
@@ -29,6 +32,10 @@ SETTINGS = {
     "GATE_DIGEST_AT": ("mon 09:00", "weekday and time (GATE_TIMEZONE) the weekly digest is sent"),
     "GATE_AUDIT_DAYS": ("365", "days the audit log keeps its rows (older ones are deleted)"),
     "GATE_STAFF_2FA": ("0", "1: staff must use a second factor (TOTP) to sign in"),
+    "GATE_OIDC_ISSUER": ("", "staff sign-in through OIDC: the identity provider's issuer URL"),
+    "GATE_OIDC_CLIENT_ID": ("", "the gate's client id at that provider"),
+    "GATE_OIDC_CLIENT_SECRET": ("", "its client secret"),
+    "GATE_OIDC_NAME": (OIDC_NAME, "the provider's name on the login button: «Войти через …»"),
 }
 
 
@@ -55,6 +62,14 @@ class Config:
     digest_at: str = "mon 09:00"
     audit_days: int = 365
     staff_2fa: bool = False
+    oidc_issuer: str | None = None  # staff sign-in through OIDC: all three set, or none
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_name: str = OIDC_NAME
+
+    @property
+    def oidc(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @property
     def local(self) -> bool:
@@ -112,6 +127,19 @@ def from_env(env=None) -> Config:
         raise ConfigError(f"GATE_DIGEST_AT must be a weekday and a time like 'mon 09:00', not '{digest_at}'")
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError("GATE_BASE_URL must start with http:// or https://")
+    oidc = {name: (env.get(name) or "").strip() for name in OIDC_SETTINGS}
+    if any(oidc.values()) and not all(oidc.values()):
+        missing = ", ".join(name for name, value in oidc.items() if not value)
+        raise ConfigError(f"staff sign-in through OIDC needs all of {', '.join(OIDC_SETTINGS)}; "
+                          f"missing: {missing}")
+    issuer = oidc["GATE_OIDC_ISSUER"].rstrip("/") or None
+    if issuer and not issuer.startswith(("https://", "http://")):
+        raise ConfigError("GATE_OIDC_ISSUER must start with https:// (http:// only in local mode)")
+    if issuer and mode != "local" and not issuer.startswith("https://"):
+        raise ConfigError("GATE_OIDC_ISSUER must start with https:// in production mode")
+    if issuer and mode != "local" and not base_url:
+        raise ConfigError("GATE_OIDC_ISSUER needs GATE_BASE_URL in production mode (the "
+                          "redirect URI registered at the provider is built from it)")
     return Config(
         mode=mode,
         root=root,
@@ -130,6 +158,10 @@ def from_env(env=None) -> Config:
         digest_at=digest_at,
         audit_days=audit_days,
         staff_2fa=staff_2fa == "1",
+        oidc_issuer=issuer,
+        oidc_client_id=oidc["GATE_OIDC_CLIENT_ID"],
+        oidc_client_secret=oidc["GATE_OIDC_CLIENT_SECRET"],
+        oidc_name=(env.get("GATE_OIDC_NAME") or "").strip()[:60] or OIDC_NAME,
     )
 
 

@@ -135,7 +135,9 @@ def remove(conn, user_id: int) -> bool:
 
 # --- the state between the password and the code ---------------------------------------------
 
-PURPOSES = ("code", "enrol")
+# "oidc-…": the same step after the identity provider rather than a password (the sign-in's
+# audit row then says oidc.login)
+PURPOSES = ("code", "enrol", "oidc-code", "oidc-enrol")
 
 
 def _mac(key: bytes, payload: str) -> str:

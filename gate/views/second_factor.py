@@ -40,26 +40,33 @@ def step_after_password(conn, row) -> str | None:
     return None
 
 
-def ask(purpose: str, user_id: int, next_path: str):
-    """The login's answer after the password when a step remains: 303 to that step."""
+def ask(purpose: str, user_id: int, next_path: str, via: str = "password"):
+    """The login's answer after the password (`via` "oidc": after the identity provider) when
+    a step remains: 303 to that step."""
     gate = current_gate()
-    g.extra_cookies = [dict(key=PENDING_COOKIE, value=totp.pending(gate.key, purpose, user_id),
+    state = purpose if via == "password" else f"{via}-{purpose}"
+    g.extra_cookies = [dict(key=PENDING_COOKIE, value=totp.pending(gate.key, state, user_id),
                             max_age=totp.PENDING_TTL, **cookie_flags(gate.cfg, path="/login/"))]
     where = "/login/code" if purpose == "code" else "/login/enrol"
     return see_other(f"{where}?next={quote(next_path, safe='/')}" if next_path != "/" else where)
 
 
 def _pending(purpose: str):
-    """The users row the pending state names, or None (no state, expired, tampered, gone)."""
+    """The users row the pending state names and the sign-in's audit action, or (None, None)
+    (no state, expired, tampered, gone)."""
     gate = current_gate()
-    user_id = totp.read_pending(gate.key, request.cookies.get(PENDING_COOKIE, ""), purpose)
-    if user_id is None:
-        return None
+    value = request.cookies.get(PENDING_COOKIE, "")
+    for state, action in ((purpose, "password.login"), (f"oidc-{purpose}", "oidc.login")):
+        user_id = totp.read_pending(gate.key, value, state)
+        if user_id is not None:
+            break
+    else:
+        return None, None
     with gate.engine.connect() as conn:
         try:
-            return accounts.user_by_id(conn, user_id)
+            return accounts.user_by_id(conn, user_id), action
         except AccountError:
-            return None
+            return None, None
 
 
 def _done(started, then):
@@ -85,7 +92,7 @@ def _throttled(account: str):
 @bp.route("/login/code", methods=["GET", "POST"])
 def code():
     next_path = safe_next(request.values.get("next"))
-    row = _pending("code")
+    row, action = _pending("code")
     if row is None:
         return message("Вход", STALE, status=401 if request.method == "POST" else 200,
                        link=("/login", "Войти"))
@@ -97,7 +104,7 @@ def code():
         return limited
     with gate.engine.begin() as conn:
         kind = totp.verify(conn, row.id, request.form.get("code") or "")
-        started = signin.start(conn, row) if kind else None
+        started = signin.start(conn, row, action) if kind else None
     if started is None:
         gate.refusals.note("totp.refused", row.email, client_address(), org_id=row.org_id,
                            user_id=row.id)
@@ -128,7 +135,7 @@ def _codes_page(codes, next_path: str):
 def enrol_at_login():
     """Staff under GATE_STAFF_2FA without a factor: nothing but this until it is set up."""
     next_path = safe_next(request.values.get("next"))
-    row = _pending("enrol")
+    row, action = _pending("enrol")
     if row is None:
         return message("Вход", STALE, status=401 if request.method == "POST" else 200,
                        link=("/login", "Войти"))
@@ -142,7 +149,7 @@ def enrol_at_login():
     with gate.engine.begin() as conn:
         codes = changes.totp_enrol(conn, row, client_address(), secret,
                                    request.form.get("code") or "")
-        started = signin.start(conn, row) if codes else None
+        started = signin.start(conn, row, action) if codes else None
     if started is None:
         return _enrol_form("/login/enrol", next_path, row.email, secret, status=422,
                            error=BAD_CODE)
