@@ -108,7 +108,7 @@ class Provider:
     name: str
     _metadata: dict | None = field(default=None, repr=False)
     _keys: KeySet | None = field(default=None, repr=False)
-    _keys_at: float = field(default=0.0, repr=False)
+    _refetched_at: float = field(default=float("-inf"), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -180,13 +180,13 @@ class Provider:
                 params["access_token"] = access_token
             claims = CodeIDToken(decoded.claims, decoded.header, options, params)
             claims.validate(leeway=LEEWAY)
-        except (JoseError, ValueError, TypeError) as exc:
+        except (JoseError, ValueError, TypeError, KeyError) as exc:  # whatever a token holds
             raise Refused(f"id_token:{getattr(exc, 'error', type(exc).__name__)}"[:60]) from None
         return dict(claims)
 
     def _key_set(self, refresh: bool = False) -> KeySet:
         with self._lock:
-            stale = refresh and time.monotonic() - self._keys_at >= JWKS_REFETCH
+            stale = refresh and time.monotonic() - self._refetched_at >= JWKS_REFETCH
             if self._keys is None or stale:
                 uri = self._metadata["jwks_uri"] if self._metadata else None
                 if uri is None:
@@ -195,7 +195,8 @@ class Provider:
                     self._keys = KeySet.import_key_set(_get_json(uri))
                 except (JoseError, ValueError, TypeError, KeyError) as exc:
                     raise Unavailable(f"the provider's keys: {exc}") from None
-                self._keys_at = time.monotonic()
+                if refresh:
+                    self._refetched_at = time.monotonic()
             return self._keys
 
 

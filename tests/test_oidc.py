@@ -250,6 +250,20 @@ def test_an_id_token_that_fails_a_check_is_refused(oidc_gate, oidc_provider, cla
     assert json.loads(_audit(gate, "oidc.refused")[0].details)["reason"].startswith("id_token")
 
 
+def test_keys_rotated_by_the_provider_are_fetched_again(oidc_gate, oidc_provider):
+    from joserfc.jwk import RSAKey
+
+    gate = oidc_gate()
+    assert sign_in(gate)[1].status_code == 303  # the provider's keys are cached now
+    old = oidc_provider.key
+    oidc_provider.key = RSAKey.generate_key(2048, parameters={"kid": "k2", "use": "sig"},
+                                            private=True)
+    try:
+        assert sign_in(gate)[1].status_code == 303  # an unknown kid: the keys once more
+    finally:
+        oidc_provider.key = old
+
+
 def test_the_provider_enforces_pkce_so_the_gate_is_tested(oidc_gate, oidc_provider):
     gate = oidc_gate()
     _, callback = _start(requests.Session(), gate)
@@ -344,3 +358,26 @@ def test_settings_come_all_three_or_none():
         config.from_env({k: v for k, v in full.items() if k != "GATE_BASE_URL"})
     local = config.from_env({**full, "GATE_MODE": "local", "GATE_OIDC_ISSUER": "http://127.0.0.1:9"})
     assert local.oidc_issuer == "http://127.0.0.1:9"
+
+
+# --- a real browser ------------------------------------------------------------------------------
+
+def test_a_browser_signs_in_by_clicking_the_button(oidc_gate, tmp_path):
+    from tests.helpers.browser import CHROMEDRIVER, CHROMIUM, by_css, chromium, path_of, wait
+
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    pytest.importorskip("selenium")
+    gate = oidc_gate()
+    driver = chromium(tmp_path / "profile")
+    try:
+        driver.get(gate.url("/login?next=/staff/"))
+        button = by_css(driver, "a[href^='/login/oidc']")
+        assert button.text == BUTTON
+        button.click()  # to the provider, which approves, and back through the callback
+        wait(driver).until(lambda d: path_of(d) == "/staff/")
+        assert "kb_session" in {c["name"] for c in driver.get_cookies()}
+        assert "kb_oidc" not in {c["name"] for c in driver.get_cookies()}
+        assert STAFF in driver.page_source
+    finally:
+        driver.quit()
