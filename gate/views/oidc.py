@@ -34,6 +34,8 @@ REFUSED = ("Вход через {name} доступен только сотру�
            "зарегистрирован в базе знаний и подтверждён. Войдите с паролем или обратитесь к "
            "администратору базы знаний.")
 AGAIN = "Вход не выполнен: время на вход истекло или он начат в другом окне. Начните вход заново."
+UNCHECKED = ("Ответ службы входа не прошёл проверку, вход не выполнен. Начните вход заново; если "
+             "это повторится, обратитесь к администратору базы знаний.")
 
 
 def provider() -> oidc.Provider | None:
@@ -86,11 +88,12 @@ def _forget_pending():
     g.extra_cookies = cookies
 
 
-def _refuse(p: oidc.Provider, reason: str, target: str = "?", row=None, status: int = 403):
+def _refuse(reason: str, text: str, target: str = "?", row=None, status: int = 403):
+    """A refused sign-in: the page, and an oidc.refused audit row (counted, as password.refused)."""
     current_gate().refusals.note("oidc.refused", target[:254], client_address(),
                                  org_id=row.org_id if row else None,
                                  user_id=row.id if row else None, details={"reason": reason})
-    return _page("Вход не выполнен", REFUSED.format(name=p.name), status)
+    return _page("Вход не выполнен", text, status)
 
 
 @bp.route("/login/oidc")
@@ -125,7 +128,7 @@ def callback():
     if pending is None:
         return _page("Вход не выполнен", AGAIN, 400)
     if not oidc.state_matches(pending, request.args.get("state")):
-        return _refuse(p, "state", status=400)
+        return _refuse("state", AGAIN, status=400)
     if request.args.get("error"):  # e.g. access_denied: the person or the provider said no
         return _page("Вход не выполнен", f"Служба входа отказала во входе через {p.name}. "
                      "Войдите с паролем или обратитесь к администратору.", 403)
@@ -137,7 +140,7 @@ def callback():
     except oidc.Unavailable as exc:
         return _unavailable(p, exc)
     except oidc.Refused as exc:
-        return _refuse(p, exc.reason)
+        return _refuse(exc.reason, UNCHECKED)
     email = claims.get("email") if isinstance(claims.get("email"), str) else ""
     with gate.engine.begin() as conn:
         try:
@@ -154,7 +157,7 @@ def callback():
     if reason is None and step is None and started is None:
         reason = "may_not_sign_in"  # e.g. an account the accounts snapshot refuses
     if reason:
-        return _refuse(p, reason, email or "?", row)
+        return _refuse(reason, REFUSED.format(name=p.name), email or "?", row)
     if step is not None:
         resp = second_factor.ask(step, row.id, pending.next, via="oidc")
         _forget_pending()
