@@ -284,6 +284,19 @@ def test_next_never_leaves_the_site(oidc_gate, evil):
     assert r.status_code == 303 and r.headers["Location"] == "/"
 
 
+def test_starts_and_callbacks_are_rate_limited_per_address(oidc_gate):
+    from gate.views.oidc import TRIES
+
+    gate = oidc_gate()
+    http = requests.Session()
+    for _ in range(TRIES[0]):
+        assert http.get(gate.url("/login/oidc"), allow_redirects=False,
+                        timeout=TIMEOUT).status_code == 303
+    r = http.get(gate.url("/login/oidc/callback?code=x&state=y"), timeout=TIMEOUT)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert "Слишком много попыток" in r.text
+
+
 def test_an_unreachable_provider_is_a_503_page(oidc_gate):
     gate = oidc_gate(oidc_issuer=f"http://127.0.0.1:{free_port()}")  # nobody listens there
     r = requests.get(gate.url("/login/oidc"), allow_redirects=False, timeout=TIMEOUT)
