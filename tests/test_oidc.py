@@ -373,6 +373,40 @@ def test_settings_come_all_three_or_none():
     assert local.oidc_issuer == "http://127.0.0.1:9"
 
 
+# --- a real `gate serve` ----------------------------------------------------------------------
+
+def test_through_a_real_gate_serve(built_project, oidc_provider, tmp_path):
+    """Worker processes of `gate serve` share nothing but the instance: the state cookie made
+    by one is taken by another, each discovers the provider on its own."""
+    from tests.helpers.processes import GateProcess
+
+    root, _ = built_project
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    gate = GateProcess(root, tmp_path / "instance", free_port(), tmp_path / "serve.log", port=port,
+                       extra_env={"GATE_BASE_URL": base, "GATE_OIDC_ISSUER": oidc_provider.issuer,
+                                  "GATE_OIDC_CLIENT_ID": CLIENT_ID,
+                                  "GATE_OIDC_CLIENT_SECRET": CLIENT_SECRET})
+    gate.cli("user", "add", "boss@vendor.example", "--staff", "--password-stdin",
+             stdin=PASSWORD + "\n")
+    oidc_provider.reset(email="boss@vendor.example")
+    oidc_provider.redirect_uri = base + "/login/oidc/callback"
+    gate.start()
+    try:
+        for _ in range(3):  # likely through more than one worker
+            http, done = sign_in(gate, "/staff/")
+            assert done.status_code == 303 and done.headers["Location"] == "/staff/", gate.log_tail()
+            staff = http.get(gate.url("/staff/"), allow_redirects=False, timeout=TIMEOUT)
+            assert staff.status_code == 200
+        oidc_provider.reset(email="start@client.example")
+        assert sign_in(gate)[1].status_code == 403
+    finally:
+        gate.stop()
+    rows = json.loads(gate.cli("audit", "--json"))
+    assert [r["action"] for r in rows].count("oidc.login") == 3
+    assert any(r["action"] == "oidc.refused" for r in rows)
+
+
 # --- a real browser ------------------------------------------------------------------------------
 
 def test_a_browser_signs_in_by_clicking_the_button(oidc_gate, tmp_path):
