@@ -123,7 +123,7 @@ class Provider:
         with self._lock:
             if self._metadata is None:
                 meta = _get_json(self.issuer + "/.well-known/openid-configuration")
-                if meta.get("issuer", "").rstrip("/") != self.issuer:
+                if str(meta.get("issuer") or "").rstrip("/") != self.issuer:
                     raise Unavailable("the discovery document names another issuer")
                 for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
                     if not isinstance(meta.get(name), str):

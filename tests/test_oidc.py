@@ -304,6 +304,22 @@ def test_an_unreachable_provider_is_a_503_page(oidc_gate):
     assert "временно недоступен" in r.text and "Вход через корпоративную учётную запись" in r.text
 
 
+@pytest.mark.parametrize("document", [
+    {"issuer": "http://127.0.0.1:1/another"},  # a document for another issuer
+    {"issuer": None},
+    {"token_endpoint": None},
+    {"jwks_uri": 42},
+])
+def test_a_provider_with_a_broken_discovery_document_is_a_503_page(oidc_gate, oidc_provider,
+                                                                   document):
+    gate = oidc_gate()
+    oidc_provider.discovery = document
+    r = requests.get(gate.url("/login/oidc"), allow_redirects=False, timeout=TIMEOUT)
+    assert r.status_code == 503 and "временно недоступен" in r.text
+    oidc_provider.discovery = {}  # repaired: the next sign-in discovers it again
+    assert sign_in(gate)[1].status_code == 303
+
+
 def test_a_provider_that_goes_away_after_the_redirect_is_a_503_page(oidc_gate, oidc_provider):
     gate = oidc_gate()
     http = requests.Session()

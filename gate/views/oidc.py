@@ -108,6 +108,9 @@ def start():
         url, pending = p.begin(_redirect_uri(), safe_next(request.args.get("next")))
     except oidc.Unavailable as exc:
         return _unavailable(p, exc)
+    except Exception as exc:  # whatever else the provider's answers cause: a page, never a 500
+        log.exception("oidc: starting a sign-in failed")
+        return _unavailable(p, exc)
     g.extra_cookies = [dict(key=PENDING_COOKIE, value=oidc.seal(current_gate().key, pending),
                             max_age=oidc.STATE_TTL,
                             **cookie_flags(current_gate().cfg, path=COOKIE_PATH))]
@@ -141,6 +144,9 @@ def callback():
         return _unavailable(p, exc)
     except oidc.Refused as exc:
         return _refuse(exc.reason, UNCHECKED)
+    except Exception as exc:  # whatever else the provider's answers cause: a page, never a 500
+        log.exception("oidc: a callback failed")
+        return _unavailable(p, exc)
     email = claims.get("email") if isinstance(claims.get("email"), str) else ""
     with gate.engine.begin() as conn:
         try:

@@ -8,7 +8,7 @@ challenge and a nonce required; it approves `user` at once, as a signed-in perso
 a code used once and only with its redirect URI, and the PKCE verifier that matches its
 challenge) and `/jwks`. ID tokens are RS256, signed with a key of its JWKS.
 
-Misbehaviour for the tests: `deny` (answers error=access_denied), `claims` (overrides of the
+Misbehaviour for the tests: `discovery` (overrides of its discovery document), `deny` (answers error=access_denied), `claims` (overrides of the
 next ID tokens' claims: a wrong nonce, aud or iss, email_verified false, ...), `rogue` (signs
 with a key that is not in its JWKS). `token_requests` records what /token was asked.
 """
@@ -46,6 +46,7 @@ class OidcProvider:
         self.rogue_key = RSAKey.generate_key(2048, parameters={"kid": "k1"}, private=True)
         self.user = {"sub": "staff-1", "email": "staff@vendor.example", "email_verified": True}
         self.claims: dict = {}
+        self.discovery: dict = {}
         self.deny = False
         self.rogue = False
         self.codes: dict[str, dict] = {}
@@ -70,7 +71,7 @@ class OidcProvider:
         """Back to an honest provider approving the person of `user` (claims)."""
         self.user = {"sub": "staff-1", "email": "staff@vendor.example", "email_verified": True,
                      **user}
-        self.claims, self.deny, self.rogue = {}, False, False
+        self.claims, self.discovery, self.deny, self.rogue = {}, {}, False, False
         self.token_requests.clear()
 
     def id_token(self, nonce: str, **override) -> str:
@@ -87,13 +88,15 @@ class OidcProvider:
 
         @app.get("/.well-known/openid-configuration")
         def discovery():
-            return jsonify(issuer=self.issuer, authorization_endpoint=self.issuer + "/authorize",
-                           token_endpoint=self.issuer + "/token", jwks_uri=self.issuer + "/jwks",
-                           response_types_supported=["code"], subject_types_supported=["public"],
-                           id_token_signing_alg_values_supported=["RS256"],
-                           code_challenge_methods_supported=["S256"],
-                           token_endpoint_auth_methods_supported=["client_secret_basic",
-                                                                  "client_secret_post"])
+            document = dict(issuer=self.issuer, authorization_endpoint=self.issuer + "/authorize",
+                            token_endpoint=self.issuer + "/token", jwks_uri=self.issuer + "/jwks",
+                            response_types_supported=["code"], subject_types_supported=["public"],
+                            id_token_signing_alg_values_supported=["RS256"],
+                            code_challenge_methods_supported=["S256"],
+                            token_endpoint_auth_methods_supported=["client_secret_basic",
+                                                                   "client_secret_post"])
+            document.update(self.discovery)
+            return jsonify(document)
 
         @app.get("/jwks")
         def jwks():
