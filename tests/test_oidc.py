@@ -214,6 +214,7 @@ def test_the_provider_saying_no_is_a_page_not_an_error(oidc_gate, oidc_provider)
     http, r = sign_in(gate)
     assert r.status_code == 403 and "отказала во входе" in r.text
     _no_session(http, gate, r)
+    assert json.loads(_audit(gate, "oidc.refused")[0].details)["reason"] == "provider:access_denied"
 
 
 @pytest.mark.parametrize("claims, rogue", [

@@ -132,9 +132,10 @@ def callback():
         return _page("Вход не выполнен", AGAIN, 400)
     if not oidc.state_matches(pending, request.args.get("state")):
         return _refuse("state", AGAIN, status=400)
-    if request.args.get("error"):  # e.g. access_denied: the person or the provider said no
-        return _page("Вход не выполнен", f"Служба входа отказала во входе через {p.name}. "
-                     "Войдите с паролем или обратитесь к администратору.", 403)
+    error = request.args.get("error")
+    if error:  # e.g. access_denied: the person or the provider said no
+        return _refuse(f"provider:{error}"[:60], f"Служба входа отказала во входе через {p.name}. "
+                       "Войдите с паролем или обратитесь к администратору.")
     code = request.args.get("code") or ""
     if not code or len(code) > 2048:
         return _page("Вход не выполнен", AGAIN, 400)
@@ -161,7 +162,7 @@ def callback():
             if step is None:
                 started = signin.start(conn, row, action="oidc.login")
     if reason is None and step is None and started is None:
-        reason = "may_not_sign_in"  # e.g. an account the accounts snapshot refuses
+        reason = "may_not_sign_in"  # accounts.identity refuses it (as signin.start does)
     if reason:
         return _refuse(reason, REFUSED.format(name=p.name), email or "?", row)
     if step is not None:
