@@ -4,7 +4,9 @@ authenticator in /account/ (gate.totp holds the rules).
 
 Between the password and the code nobody is signed in: the login sets `kb_2fa`, a cookie sent
 only to /login/ holding gate.totp's signed pending state (5 minutes). Wrong codes are counted
-like wrong passwords (gate.throttle, the account's key prefixed "totp:")."""
+like wrong passwords (gate.throttle, the account's key prefixed "totp:"). A sign-in through
+the identity provider (gate.views.oidc) takes the same step; its pending state says so, and
+the sign-in is then audited as oidc.login."""
 
 from __future__ import annotations
 
