@@ -66,8 +66,8 @@ def verify(token: str | None, keys: KeyRing, issuer: str, audience: str, now: fl
     if len(token.encode("utf-8", "surrogatepass")) > MAX_TOKEN:
         raise Refused("oversize")
     try:
-        header = jwt.get_unverified_header(token)
-    except (jwt.DecodeError, ValueError, TypeError):
+        header = jwt.get_unverified_header(token)  # also refuses a kid that is no string
+    except (jwt.PyJWTError, ValueError, TypeError):
         raise Refused("not-a-jwt") from None
     if any(name in header for name in FOREIGN_KEY_HEADERS):
         raise Refused("foreign-key")
