@@ -97,12 +97,10 @@ class KeyRing:
         self._keys: dict[str, Key] = {}
         self._lock = threading.Lock()
         self._stamp = None
-        self._next_check = 0.0   # file: its next look; URL: the earliest refetch on an unknown kid
-        self._next_refresh = 0.0
+        self._checked = clock()  # the file's last look, or the URL's last fetch
         if jwks_file is not None:
             self._keys = parse_jwks(Path(jwks_file).read_bytes())  # start-up: a bad file is an error
             self._stamp = _stamp(jwks_file)
-            self._next_check = clock() + check_every
         elif jwks_url is not None:
             self._fetch(clock())  # a portal that is down at start: its keys come with a later fetch
 
@@ -121,7 +119,8 @@ class KeyRing:
         if self.jwks_file is not None:
             self._look_at_file(now)
         elif self.jwks_url is not None:
-            if now >= self._next_refresh or (kid not in self._keys and now >= self._next_check):
+            age = now - self._checked
+            if age >= self.refresh or (kid not in self._keys and age >= self.check_every):
                 self._fetch(now)
         return self._keys.get(kid)
 
@@ -130,10 +129,10 @@ class KeyRing:
 
     # --- the JWKS file ---------------------------------------------------------------------
     def _look_at_file(self, now: float) -> None:
-        if now < self._next_check or not self._lock.acquire(blocking=False):
-            return  # another thread is looking: go on with the keys known now
+        if now - self._checked < self.check_every or not self._lock.acquire(blocking=False):
+            return  # looked at lately, or another thread is looking: the keys known now
         try:
-            self._next_check = now + self.check_every
+            self._checked = now
             stamp = _stamp(self.jwks_file)
             if stamp is None or stamp == self._stamp:
                 return
@@ -152,7 +151,7 @@ class KeyRing:
         if not self._lock.acquire(blocking=False):
             return
         try:
-            self._next_check, self._next_refresh = now + self.check_every, now + self.refresh
+            self._checked = now
             self.fetches += 1
             try:
                 request = urllib.request.Request(self.jwks_url, headers={"Accept": "application/json"})
