@@ -124,17 +124,16 @@ def time_problem(claims: dict, now: float) -> str | None:
     return None
 
 
-def use_once(engine, claims: Claims) -> bool:
-    """Notes the token's jti (its own transaction, committed whatever follows); False when it
-    was used before, by this process or any other (the primary key decides a race)."""
+def use_once(conn, claims: Claims) -> None:
+    """Notes the token's jti, first in the sign-in's transaction; Refused("replay") when it was
+    used before, by this process or any other (the primary key decides a race; the caller's
+    transaction is then rolled back with nothing else in it)."""
     token_id = hashlib.sha256(f"{claims.issuer}\x1f{claims.jti}".encode()).hexdigest()
     expires = dt.datetime.fromtimestamp(claims.expires, dt.timezone.utc).replace(tzinfo=None)
     try:
-        with engine.begin() as conn:
-            conn.execute(sso_tokens.insert().values(id=token_id, expires_at=expires))
+        conn.execute(sso_tokens.insert().values(id=token_id, expires_at=expires))
     except sa.exc.IntegrityError:
-        return False
-    return True
+        raise Refused("replay", claims.email) from None
 
 
 def prune(engine, now: dt.datetime) -> int:

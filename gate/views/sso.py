@@ -61,6 +61,9 @@ def init_app(app, gate) -> None:
     except (OSError, KeysError) as exc:
         raise ConfigError(f"GATE_SSO_JWKS_FILE {sso_cfg.jwks_file}: {exc}") from None
     app.config.setdefault("SSO_RATE_LIMIT", RATE_LIMIT)
+    horizon = max(window for _, window in RATE_LIMIT.values())
+    app.extensions["sso_windows"] = (SharedWindows(gate.counters, horizon=horizon)
+                                     if gate.counters is not None else Windows(horizon=horizon))
 
 
 def keys() -> KeyRing | None:
@@ -70,15 +73,9 @@ def keys() -> KeyRing | None:
 def _limited(kind: str, who: str):
     """429 when `who` has made too many handoffs of this kind (counted across every process
     and host: gate.shared_limits), else None."""
-    gate = current_gate()
     limit, window = current_app.config["SSO_RATE_LIMIT"][kind]
-    windows = SharedWindows(gate.counters, horizon=window) if gate.counters is not None else _local()
-    wait = windows.hit(("sso", kind, who), limit, window)
+    wait = current_app.extensions["sso_windows"].hit(("sso", kind, who), limit, window)
     return too_many(wait) if wait else None
-
-
-def _local() -> Windows:
-    return current_app.extensions.setdefault("sso_windows", Windows())
 
 
 def _refused(reason: str, email: str | None = None, org_id=None, user_id=None):
@@ -118,25 +115,11 @@ def _sign_in(claims: sso.Claims, settings, next_path: str):
     gate = current_gate()
     if not sso.valid_email(claims.email):
         return _refused("bad-email", claims.email)
-    if not sso.use_once(gate.engine, claims):
-        return _refused("replay", claims.email)
-    step = started = refusal = None
-    with gate.engine.begin() as conn:
-        org, person, row = sso.facts(conn, claims, today(gate.cfg.timezone))
-        verdict = sso.decide(org, person, settings.create)
-        if verdict == sso.CREATE:
-            user_id = changes.user_add(conn, ACTOR, claims.email, None,
-                                       org=sso.org_name(conn, org.id))
-            row = accounts.user_by_id(conn, user_id)
-        elif verdict != sso.SIGN_IN:
-            refusal = (verdict, org.id if org else None, row.id if row else None)
-        if refusal is None:
-            # the second factor is still asked for, exactly as after a password
-            step = second_factor.step_after_password(conn, row)
-            if step is None:
-                started = signin.start(conn, row, action="sso.login")
-                if started is None:
-                    refusal = ("disabled", row.org_id, row.id)
+    try:
+        with gate.engine.begin() as conn:  # one commit: the jti noted, the person signed in
+            step, started, row, refusal = _decide_and_start(conn, claims, settings)
+    except sso.Refused as replayed:
+        return _refused(replayed.reason, claims.email)
     if refusal is not None:
         reason, org_id, user_id = refusal
         return _refused(reason, claims.email, org_id, user_id)
@@ -144,3 +127,24 @@ def _sign_in(claims: sso.Claims, settings, next_path: str):
         return second_factor.ask(step, row.id, next_path)
     signin.finish(started)
     return see_other(next_path)
+
+
+def _decide_and_start(conn, claims: sso.Claims, settings):
+    """In the sign-in's transaction: (second-factor step, started session, users row,
+    refusal (reason, org id, user id) or None). A refused token's jti stays used."""
+    sso.use_once(conn, claims)
+    org, person, row = sso.facts(conn, claims, today(current_gate().cfg.timezone))
+    verdict = sso.decide(org, person, settings.create)
+    if verdict == sso.CREATE:
+        user_id = changes.user_add(conn, ACTOR, claims.email, None, org=sso.org_name(conn, org.id))
+        row = accounts.user_by_id(conn, user_id)
+    elif verdict != sso.SIGN_IN:
+        return None, None, row, (verdict, org.id if org else None, row.id if row else None)
+    # the second factor is still asked for, exactly as after a password
+    step = second_factor.step_after_password(conn, row)
+    if step is not None:
+        return step, None, row, None
+    started = signin.start(conn, row, action="sso.login")
+    if started is None:
+        return None, None, row, ("disabled", row.org_id, row.id)
+    return None, started, row, None
