@@ -211,3 +211,50 @@ def test_audience_defaults_to_the_base_url_and_no_key_means_off():
     cfg = config.from_env({"GATE_SSO_SECRET": SECRET, "GATE_SSO_ISSUER": ISSUER,
                            "GATE_BASE_URL": "https://kb.example/"})
     assert cfg.sso.audience == "https://kb.example" and cfg.sso.create
+
+
+# --- single use across processes, on SQLite and PostgreSQL ------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gate.sqlite3'}"
+    return request.getfixturevalue("cluster").create_database(f"sso_{tmp_path.name[-20:]}".lower()
+                                                              .replace("-", "_"))
+
+
+def test_a_jti_is_used_once_across_processes_and_pruned_once_expired(database_url):
+    import datetime as dt
+
+    from gate.clock import utcnow
+    from gate.db import make_engine, migrate, sso_tokens
+    from zoneinfo import ZoneInfo
+
+    from gate.audit import Refusals
+    from gate.housekeeping import Housekeeper
+    from gate.identities import Identities
+
+    one, other = make_engine(database_url), make_engine(database_url)  # two gate processes
+    try:
+        migrate(one)
+        now = int(time.time())
+        token = sso.Claims(email="a@b.example", org="x", jti="j-1", issuer=ISSUER, expires=now + 60)
+        with one.begin() as conn:
+            sso.use_once(conn, token)
+        with pytest.raises(Refused, match="replay"), other.begin() as conn:
+            sso.use_once(conn, token)
+        other_issuer = sso.Claims(**{**token.__dict__, "issuer": "https://other.example"})
+        with other.begin() as conn:
+            sso.use_once(conn, other_issuer)  # a jti is unique per issuer
+        old = sso.Claims(**{**token.__dict__, "jti": "j-0", "expires": now - 10})
+        with one.begin() as conn:
+            sso.use_once(conn, old)
+
+        identities = Identities(one, b"k" * 32, {}, ZoneInfo("Europe/Moscow"))
+        Housekeeper(one, identities, Refusals(one), audit_days=365).tick()
+        with one.connect() as conn:
+            left = conn.execute(sso_tokens.select()).all()
+        assert len(left) == 2 and all(r.expires_at > utcnow() - dt.timedelta(seconds=1) for r in left)
+    finally:
+        one.dispose()
+        other.dispose()
