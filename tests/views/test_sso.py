@@ -14,7 +14,7 @@ from gate import accounts, totp
 from gate.db import audit, users
 from tests.helpers.http import HTML
 from tests.helpers.project import marker, page_url
-from tests.helpers.sso import SECRET, PortalKey, hmac_with, jwks, mint, unsigned
+from tests.helpers.sso import SECRET, JwksServer, PortalKey, hmac_with, jwks, mint, unsigned
 from tests.helpers.totp import code
 
 FORM = {**HTML, "Content-Type": "application/x-www-form-urlencoded"}
@@ -245,3 +245,36 @@ def test_edge_bad_signature_and_next(sso_edge):
     assert evil.status == 303 and evil.headers["Location"] == "/"
     big = _edge_handoff(sso_edge, mint(SECRET, padding="x" * 9000))
     assert big.status == 400
+
+
+def test_keys_from_a_jwks_url(sso_app, portal_keys):
+    rsa_key, ec_key = portal_keys
+    server = JwksServer(jwks(rsa_key)).start()
+    try:
+        app = sso_app(jwks_file=None, jwks_url=server.url, secret=None)
+        ring = app.extensions["sso"]
+        assert _handoff(app.test_client(), rsa_key.mint()).status_code == 303
+        server.document = jwks(rsa_key, ec_key)  # the portal publishes a new key
+        ring.check_every = 0  # production: at most one refetch a minute on an unknown kid
+        assert _handoff(app.test_client(), ec_key.mint()).status_code == 303
+        assert server.requests == 2
+        assert _handoff(app.test_client(), mint(SECRET)).status_code == 403  # no secret set
+    finally:
+        server.stop()
+
+
+def test_a_jwks_file_that_is_no_jwks_stops_the_start(sso_app, tmp_path):
+    from gate.config import ConfigError
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("<html>")
+    with pytest.raises(ConfigError, match="GATE_SSO_JWKS_FILE"):
+        sso_app(jwks_file=bad)
+
+
+def test_a_flood_of_refusals_adds_few_audit_rows(sso_app):
+    app = sso_app()
+    client = app.test_client()
+    for _ in range(50):
+        assert _handoff(client, mint("not-the-portal-secret-0123456789abcdef")).status_code == 403
+    assert 1 <= len(_audit(app, "sso.refused")) <= 2  # the first at once, the rest counted
