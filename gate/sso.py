@@ -35,7 +35,7 @@ REQUIRED = ("iss", "aud", "iat", "exp", "jti", "email", "org")
 FOREIGN_KEY_HEADERS = ("jku", "jwk", "x5u", "x5c")
 
 # Why a handoff is refused: the audit row's reason. MALFORMED ones answer 400, others 403.
-MALFORMED = frozenset({"oversize", "no-token", "not-a-jwt", "claims"})
+MALFORMED = frozenset({"oversize", "no-token", "not-a-jwt", "claims", "bad-email"})
 
 
 class Refused(Exception):

@@ -7,7 +7,6 @@ exist (404)."""
 
 from __future__ import annotations
 
-import logging
 import time
 
 from flask import Blueprint, abort, current_app, request
@@ -15,9 +14,9 @@ from flask import Blueprint, abort, current_app, request
 from gate import accounts, changes, sso
 from gate.clock import today
 from gate.limits import Windows
+from gate.config import ConfigError
 from gate.security import safe_next
 from gate.shared_limits import SharedWindows
-from gate.config import ConfigError
 from gate.sso_keys import KeyRing, KeysError
 from gate.views import second_factor
 from gate.web import signin
@@ -29,7 +28,6 @@ from gate.web.signin import client_address
 from gate.web.storage import on_storage_fault
 
 bp = Blueprint("sso", __name__)
-log = logging.getLogger("gate.sso")
 ACTOR = changes.Actor("sso")  # who creates a person on their first sign-in from the portal
 # (limit, window seconds): every handoff from one address; verified handoffs of one person
 RATE_LIMIT = {"address": (60, 60), "person": (10, 60)}
@@ -50,7 +48,7 @@ REFUSED_TEXT = {
 }
 _REASON_TEXT = {"unknown-org": "contract", "ended-org": "contract", "vendor-org": "account",
                 "staff": "account", "disabled": "account", "other-org": "account",
-                "no-create": "account", "bad-email": "account"}
+                "no-create": "account"}
 
 
 def init_app(app, gate) -> None:

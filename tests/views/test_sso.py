@@ -278,3 +278,10 @@ def test_a_flood_of_refusals_adds_few_audit_rows(sso_app):
     for _ in range(50):
         assert _handoff(client, mint("not-the-portal-secret-0123456789abcdef")).status_code == 403
     assert 1 <= len(_audit(app, "sso.refused")) <= 2  # the first at once, the rest counted
+
+
+def test_an_e_mail_that_is_no_address_is_malformed(sso_app):
+    app = sso_app()
+    r = _handoff(app.test_client(), mint(SECRET, email="not an address"))
+    assert r.status_code == 400 and not _session_set(r)
+    assert json.loads(_audit(app, "sso.refused")[0].details)["reason"] == "bad-email"
