@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,12 @@ SETTINGS = {
     "GATE_DIGEST_AT": ("mon 09:00", "weekday and time (GATE_TIMEZONE) the weekly digest is sent"),
     "GATE_AUDIT_DAYS": ("365", "days the audit log keeps its rows (older ones are deleted)"),
     "GATE_STAFF_2FA": ("0", "1: staff must use a second factor (TOTP) to sign in"),
+    "GATE_SSO_SECRET": ("none", "HS256 key shared with the client portal (at least 32 bytes)"),
+    "GATE_SSO_JWKS_FILE": ("none", "the portal's public keys (JWKS), re-read when the file changes"),
+    "GATE_SSO_JWKS_URL": ("none", "the portal's public keys (JWKS) fetched over https and cached"),
+    "GATE_SSO_ISSUER": ("none", "the `iss` the portal's tokens must carry (needed with SSO keys)"),
+    "GATE_SSO_AUDIENCE": ("GATE_BASE_URL", "the `aud` the portal's tokens must carry"),
+    "GATE_SSO_CREATE": ("1", "0: the portal signs in only people who exist here already"),
     "GATE_OIDC_ISSUER": ("", "staff sign-in through OIDC: the identity provider's issuer URL"),
     "GATE_OIDC_CLIENT_ID": ("", "the gate's client id at that provider"),
     "GATE_OIDC_CLIENT_SECRET": ("", "its client secret"),
@@ -41,6 +48,17 @@ SETTINGS = {
 
 class ConfigError(ValueError):
     pass
+
+
+@dataclass(frozen=True)
+class SsoSettings:
+    """Sign-in from the vendor's client portal (gate.sso): its keys and the claims it must send."""
+    issuer: str
+    audience: str
+    secret: bytes | None = None
+    jwks_file: Path | None = None
+    jwks_url: str | None = None
+    create: bool = True
 
 
 @dataclass
@@ -62,6 +80,7 @@ class Config:
     digest_at: str = "mon 09:00"
     audit_days: int = 365
     staff_2fa: bool = False
+    sso: SsoSettings | None = None  # None: no SSO key configured, /sso/jwt answers 404
     oidc_issuer: str | None = None  # staff sign-in through OIDC: all three set, or none
     oidc_client_id: str = ""
     oidc_client_secret: str = ""
@@ -158,11 +177,50 @@ def from_env(env=None) -> Config:
         digest_at=digest_at,
         audit_days=audit_days,
         staff_2fa=staff_2fa == "1",
+        sso=_sso(env, base_url),
         oidc_issuer=issuer,
         oidc_client_id=oidc["GATE_OIDC_CLIENT_ID"],
         oidc_client_secret=oidc["GATE_OIDC_CLIENT_SECRET"],
         oidc_name=(env.get("GATE_OIDC_NAME") or "").strip()[:60] or OIDC_NAME,
     )
+
+
+def _sso(env, base_url: str | None) -> SsoSettings | None:
+    """The portal's settings, or None when no key is configured (the feature is off)."""
+    secret = env.get("GATE_SSO_SECRET") or None
+    jwks_file = env.get("GATE_SSO_JWKS_FILE") or None
+    jwks_url = env.get("GATE_SSO_JWKS_URL") or None
+    create = env.get("GATE_SSO_CREATE", "1")
+    if create not in ("0", "1"):
+        raise ConfigError(f"GATE_SSO_CREATE must be 0 or 1, not '{create}'")
+    if not (secret or jwks_file or jwks_url):
+        return None
+    if secret is not None and len(secret.encode()) < 32:
+        raise ConfigError("GATE_SSO_SECRET must be at least 32 bytes (HS256)")
+    if jwks_file and jwks_url:
+        raise ConfigError("set GATE_SSO_JWKS_FILE or GATE_SSO_JWKS_URL, not both")
+    if jwks_file and not Path(jwks_file).is_file():
+        raise ConfigError(f"GATE_SSO_JWKS_FILE: no such file '{jwks_file}'")
+    if jwks_url and not _key_url(jwks_url):
+        raise ConfigError("GATE_SSO_JWKS_URL must be an https:// address (http:// only to this host)")
+    issuer = (env.get("GATE_SSO_ISSUER") or "").strip()
+    if not issuer:
+        raise ConfigError("GATE_SSO_ISSUER is needed with SSO keys: the `iss` the portal sends")
+    # never the request's host: a token minted for another site must not fit this one
+    audience = (env.get("GATE_SSO_AUDIENCE") or "").strip() or base_url
+    if not audience:
+        raise ConfigError("GATE_SSO_AUDIENCE (or GATE_BASE_URL) is needed with SSO keys")
+    return SsoSettings(issuer=issuer, audience=audience, secret=secret.encode() if secret else None,
+                       jwks_file=Path(jwks_file).resolve() if jwks_file else None,
+                       jwks_url=jwks_url, create=create == "1")
+
+
+def _key_url(url: str) -> bool:
+    """https, or plain http to this very host (a sidecar, the tests)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
 
 
 def _weekly_time(value: str) -> bool:

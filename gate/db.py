@@ -251,6 +251,14 @@ totp_recovery = sa.Table(
     sa.Column("used_at", sa.DateTime, nullable=True),
 )
 
+# Sign-in from the client portal (issue 16): the `jti` of every accepted token until it expires,
+# so a token is used once across every gate process and host (sha256 of issuer and jti only).
+sso_tokens = sa.Table(
+    "sso_tokens", metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
+)
+
 schema_version = sa.Table(
     "schema_version", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -322,8 +330,13 @@ def _totp(conn):
     metadata.create_all(conn, tables=[totp_factors, totp_recovery])
 
 
+def _sso(conn):
+    """The used `jti`s of the client portal's tokens (issue 16)."""
+    metadata.create_all(conn, tables=[sso_tokens])
+
+
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers, _totp]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers, _totp, _sso]
 # a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
 _MIGRATION_LOCK = 0x67617465  # "gate"
 

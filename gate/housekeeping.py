@@ -1,6 +1,6 @@
 """Background chores of `gate serve`, off every request's path: the last use of API tokens and
 the counted refusals are written in batches, the audit log is pruned to GATE_AUDIT_DAYS, and
-the accounts snapshot is kept fresh even in a process no request has reached for a while: its
+the used tokens of the client portal are forgotten once expired (gate.sso), the accounts snapshot is kept fresh even in a process no request has reached for a while: its
 snapshot is what answers when the database goes away, and a logout made in another process
 must be in it (gate.identities). Each chore fails soft (logged, tried again next time)."""
 
@@ -10,11 +10,13 @@ import logging
 import threading
 import time
 
-from gate import audit
+from gate import audit, sso
+from gate.clock import utcnow
 
 log = logging.getLogger("gate.housekeeping")
 TOKEN_USE_EVERY = 60   # seconds between writes of the API tokens' last use
 PRUNE_EVERY = 3600     # seconds between prunings of the audit log
+SSO_PRUNE_EVERY = 60   # seconds between prunings of the portal's used token ids (they live 5 min)
 TICK = 10.0            # seconds between rounds: a snapshot is at most REFRESH + TICK old
 
 
@@ -26,6 +28,7 @@ class Housekeeper(threading.Thread):
         self._stopping = threading.Event()
         self._next_use = time.monotonic() + TOKEN_USE_EVERY
         self._next_prune = time.monotonic()
+        self._next_sso_prune = time.monotonic()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -49,6 +52,13 @@ class Housekeeper(threading.Thread):
                     log.info("audit log: %s row(s) older than %s days deleted", removed, self.audit_days)
             except Exception as exc:  # the database may be down: next hour
                 log.warning("could not prune the audit log: %s", exc)
+
+        if not final and now >= self._next_sso_prune:
+            self._next_sso_prune = now + SSO_PRUNE_EVERY
+            try:
+                sso.prune(self.engine, utcnow())
+            except Exception as exc:  # the database may be down: next minute
+                log.warning("could not prune the portal's used tokens: %s", exc)
 
     def run(self) -> None:
         while not self._stopping.wait(self.interval):

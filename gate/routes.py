@@ -10,7 +10,8 @@ from __future__ import annotations
 # /feed.xml: each edition has its own, chosen by the session cookie or a personal ?key= that
 # only the gate can check (gate.views.changes), so nginx never serves it as a file.
 EXACT = ("/login", "/logout", "/healthz", "/feed.xml", "/staff")
-PREFIXES = ("/account/", "/login/", "/password/", "/support/", "/api/", "/staff/", "/invite/")
+PREFIXES = ("/account/", "/login/", "/password/", "/support/", "/api/", "/staff/", "/invite/",
+            "/sso/")
 # Files of site/ that are never served as files: the gate answers them (404).
 INTERNAL_EXACT = ("/403.html", "/manifest.json", "/articles.json")
 INTERNAL_PREFIXES = ("/editions/",)

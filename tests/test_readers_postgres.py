@@ -1,6 +1,7 @@
-"""Readers' feedback, feed keys and the weekly digest on PostgreSQL (a real, throwaway cluster,
-tests/pg_support.py): the digest is claimed once by gates on separate connections, as by
-several hosts sharing one database."""
+"""Readers' feedback, feed keys, the weekly digest and the second factor on PostgreSQL (a real,
+throwaway cluster, tests/helpers/processes.py): the digest is claimed once by gates on separate
+connections, as by several hosts sharing one database; a TOTP code and a recovery code are
+accepted once there too."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 
 from gate import accounts, digest, outbox
 from gate.db import digest_runs, feedback, make_engine
+from tests.helpers import totp
 from tests.helpers.http import csrf_of, login
 from tests.helpers.project import make_config, marker, populate
 ORIGIN = {"Origin": "http://localhost"}
@@ -90,3 +92,25 @@ def test_the_digest_is_claimed_once_by_gates_on_separate_connections(pg_app, sin
                                                         smtp_port=sink.port))
     assert sorted(r for m in sink.snapshot() for r in m.rcpt_tos) == [
         "func@client.example", "start@client.example"]
+
+
+def test_the_second_factor_on_postgresql(pg_app):
+    person = "start@client.example"
+    enrolling = pg_app.test_client()
+    assert login(enrolling, person).status_code == 303
+    secret, resp = totp.enrol(enrolling)
+    codes = totp.recovery_codes(resp.get_data(as_text=True))
+    assert resp.status_code == 200 and len(codes) == 10
+
+    def second_step(value):
+        c = pg_app.test_client()
+        r = login(c, person)
+        assert r.status_code == 303 and r.headers["Location"] == "/login/code"
+        return c, totp.send_code(c, value)
+
+    later = totp.code(secret, 1)
+    for value in (later, codes[0]):
+        c, ok = second_step(value)
+        assert ok.status_code in (200, 303) and c.get("/account/").status_code == 200
+        _, replay = second_step(value)  # each is accepted once
+        assert replay.status_code == 401

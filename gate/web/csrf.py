@@ -1,10 +1,12 @@
 """Forms that change something: every one is checked against Origin (or Referer) and carries a
 Flask-WTF `csrf_token`. Requests from prebuilt static pages (the logout form) cannot carry a
-per-person token: their views are `exempt` and the Origin check alone protects them."""
+per-person token: their views are `exempt` and the Origin check alone protects them. The
+portal's sign-in (`POST /sso/jwt`) comes from the portal's own site: `signed_elsewhere` exempts
+it from both, its signed single-use token is its proof."""
 
 from __future__ import annotations
 
-from flask import request
+from flask import current_app, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from gate.security import same_origin
@@ -13,6 +15,13 @@ from gate.web.runtime import current_gate
 
 csrf = CSRFProtect()
 exempt = csrf.exempt
+_FOREIGN_ORIGIN_ALLOWED: set = set()  # view functions proven by a signed token instead
+
+
+def signed_elsewhere(view):
+    """A view whose requests come from another site and prove themselves by a signed token."""
+    _FOREIGN_ORIGIN_ALLOWED.add(view)
+    return csrf.exempt(view)
 
 
 def expected_origins() -> set[str]:
@@ -26,6 +35,8 @@ def expected_origins() -> set[str]:
 
 def _check_origin():
     """Every state-changing request must come from our own pages (CSRF, with the token)."""
+    if current_app.view_functions.get(request.endpoint) in _FOREIGN_ORIGIN_ALLOWED:
+        return None
     if request.method in ("POST", "PUT", "PATCH", "DELETE") and not same_origin(
             request.headers.get("Origin"), request.headers.get("Referer"), expected_origins()):
         return message("Запрос отклонён", "Форма отправлена с другого сайта. Откройте страницу "

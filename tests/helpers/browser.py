@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import sys
 from contextlib import contextmanager
@@ -303,6 +304,38 @@ def _reset(driver, server):
     driver.get(server.url(reset_link(server, FUNC_USER)))
 
 
+def _enrolled_person(driver, server) -> str:
+    """A new person of Сеть Старт who enrolled a TOTP factor in the browser (the others must
+    keep logging in with a password alone); the page shown is the one with recovery codes."""
+    import pyotp
+    from selenium.webdriver.common.by import By
+
+    email = f"totp-{secrets.token_hex(4)}@client.example"
+    server.cli("user", "add", email, "--org", "Сеть Старт", "--password-stdin",
+               stdin=PASSWORD + "\n")
+    log_in(driver, server, email, "/account/totp")
+    form = by_css(driver, "form[action='/account/totp']")
+    secret = form.find_element(By.NAME, "secret").get_attribute("value")
+    form.find_element(By.NAME, "code").send_keys(pyotp.TOTP(secret).now())
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver).until(lambda d: "<code>" in d.page_source and path_of(d) != "/login")
+    return email
+
+
+def _login_code(driver, server):
+    """The login's second step: the password was right, the code is asked."""
+    from selenium.webdriver.common.by import By
+
+    email = _enrolled_person(driver, server)
+    driver.delete_all_cookies()
+    driver.get(server.url("/login"))
+    form = by_css(driver, "form[action='/login']")
+    form.find_element(By.NAME, "email").send_keys(email)
+    form.find_element(By.NAME, "password").send_keys(PASSWORD)
+    form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    wait(driver).until(lambda d: path_of(d) == "/login/code")
+
+
 # page kind -> how the browser gets there (each in a fresh session)
 PAGE_KINDS = {
     "home": _anonymous("/"),
@@ -324,6 +357,9 @@ PAGE_KINDS = {
     "password forgot": _anonymous("/password/forgot"),
     "password reset": _reset,
     "search gaps": _as(STAFF_USER, "/api/search/gaps"),
+    "second factor enrolment": _as(START_USER, "/account/totp"),
+    "recovery codes": _enrolled_person,
+    "login code": _login_code,
 }
 
 
