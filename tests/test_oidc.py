@@ -424,6 +424,30 @@ def test_through_a_real_gate_serve(built_project, oidc_provider, tmp_path):
     assert any(r["action"] == "oidc.refused" for r in rows)
 
 
+def test_through_nginx_in_edge_mode(built_project, oidc_provider, tmp_path):
+    """deploy/edge.sh: nginx hands /login/oidc and its callback to the gate, and the session
+    that comes back carries the edition ticket nginx serves pages by."""
+    from tests.helpers.processes import NGINX_MISSING, running_edge
+
+    if NGINX_MISSING:
+        pytest.skip(NGINX_MISSING)
+    root, _ = built_project
+    oidc_provider.reset(email="boss@vendor.example")
+    settings = {"GATE_MODE": "local", "GATE_OIDC_ISSUER": oidc_provider.issuer,
+                "GATE_OIDC_CLIENT_ID": CLIENT_ID, "GATE_OIDC_CLIENT_SECRET": CLIENT_SECRET}
+    with running_edge(root, tmp_path, **settings) as edge:
+        edge.cli("user", "add", "boss@vendor.example", "--staff", "--password-stdin",
+                 stdin=PASSWORD + "\n")
+        oidc_provider.redirect_uri = edge.url("/login/oidc/callback")  # the Host nginx passes on
+        http, done = sign_in(edge, "/staff/")
+        assert done.status_code == 303 and done.headers["Location"] == "/staff/", edge.log_tail()
+        assert "kb_edge" in http.cookies and "kb_session" in http.cookies
+        assert http.get(edge.url("/staff/"), allow_redirects=False,
+                        timeout=TIMEOUT).status_code == 200
+        oidc_provider.reset(email="start@client.example")
+        assert sign_in(edge)[1].status_code == 403
+
+
 # --- a real browser ------------------------------------------------------------------------------
 
 def test_a_browser_signs_in_by_clicking_the_button(oidc_gate, tmp_path):
