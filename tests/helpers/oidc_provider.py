@@ -9,7 +9,8 @@ a code used once and only with its redirect URI, and the PKCE verifier that matc
 challenge) and `/jwks`. ID tokens are RS256, signed with a key of its JWKS.
 
 Misbehaviour for the tests: `discovery` (overrides of its discovery document), `deny` (answers error=access_denied), `claims` (overrides of the
-next ID tokens' claims: a wrong nonce, aud or iss, email_verified false, ...), `rogue` (signs
+next ID tokens' claims: a wrong nonce, aud or iss, email_verified false, None to leave one
+out, ...), `rogue` (signs
 with a key that is not in its JWKS). `token_requests` records what /token was asked.
 """
 
@@ -78,6 +79,7 @@ class OidcProvider:
         now = int(time.time())
         claims = {"iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 300,
                   "nonce": nonce, **self.user, **self.claims, **override}
+        claims = {k: v for k, v in claims.items() if v is not None}  # None: left out
         key = self.rogue_key if self.rogue else self.key
         return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
 
