@@ -36,7 +36,8 @@ STATE_TTL = 600        # seconds between the redirect to the provider and its ca
 JWKS_REFETCH = 60      # an unknown `kid` fetches the keys again at most this often
 LEEWAY = 60            # seconds of clock difference with the provider
 SCOPE = "openid email"
-ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]  # asymmetric only: never HS256 or none
+# the provider's published keys only: never HS256 (a key the client shares) or none
+ALGORITHMS = ["RS256", "PS256", "ES256"]
 CALLBACK = "/login/oidc/callback"
 
 

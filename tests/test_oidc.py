@@ -214,19 +214,21 @@ def test_the_provider_saying_no_is_a_page_not_an_error(oidc_gate, oidc_provider)
     assert json.loads(_audit(gate, "oidc.refused")[0].details)["reason"] == "provider:access_denied"
 
 
-@pytest.mark.parametrize("claims, rogue", [
-    ({"nonce": "not-the-nonce-we-sent"}, False),
-    ({"nonce": None}, False),
-    ({"aud": "another-client"}, False),
-    ({"aud": ["another-client", "yet-another"]}, False),
-    ({"iss": "http://127.0.0.1:1/evil"}, False),
-    ({"exp": int(time.time()) - 3600}, False),
-    ({"iat": None}, False),
-    ({}, True),  # signed by a key the provider does not publish
+@pytest.mark.parametrize("claims, rogue, hs256", [
+    ({"nonce": "not-the-nonce-we-sent"}, False, False),
+    ({"nonce": None}, False, False),
+    ({"aud": "another-client"}, False, False),
+    ({"aud": ["another-client", "yet-another"]}, False, False),
+    ({"iss": "http://127.0.0.1:1/evil"}, False, False),
+    ({"exp": int(time.time()) - 3600}, False, False),
+    ({"iat": None}, False, False),
+    ({}, True, False),  # signed by a key the provider does not publish
+    ({}, False, True),  # HS256 with the client secret (algorithm confusion's cousin)
 ])
-def test_an_id_token_that_fails_a_check_is_refused(oidc_gate, oidc_provider, claims, rogue):
+def test_an_id_token_that_fails_a_check_is_refused(oidc_gate, oidc_provider, claims, rogue,
+                                                   hs256):
     gate = oidc_gate()
-    oidc_provider.claims, oidc_provider.rogue = claims, rogue
+    oidc_provider.claims, oidc_provider.rogue, oidc_provider.hs256 = claims, rogue, hs256
     http, r = sign_in(gate, "/staff/")
     assert r.status_code == 403 and "Вход не выполнен" in r.text
     _no_session(http, gate, r)

@@ -8,10 +8,11 @@ challenge and a nonce required; it approves `user` at once, as a signed-in perso
 a code used once and only with its redirect URI, and the PKCE verifier that matches its
 challenge) and `/jwks`. ID tokens are RS256, signed with a key of its JWKS.
 
-Misbehaviour for the tests: `discovery` (overrides of its discovery document), `deny` (answers error=access_denied), `claims` (overrides of the
-next ID tokens' claims: a wrong nonce, aud or iss, email_verified false, None to leave one
-out, ...), `rogue` (signs
-with a key that is not in its JWKS). `token_requests` records what /token was asked.
+Misbehaviour for the tests: `discovery` (overrides of its discovery document), `deny`
+(answers error=access_denied), `claims` (overrides of the next ID tokens' claims: a wrong
+nonce, aud or iss, email_verified false, None to leave one out, ...), `rogue` (signs with a key
+that is not in its JWKS), `hs256` (signs with the client secret). `token_requests` records
+what /token was asked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, jsonify, redirect, request
 from joserfc import jwt
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import KeySet, OctKey, RSAKey
 from werkzeug.serving import make_server
 
 from tests.helpers.ports import free_port
@@ -50,6 +51,7 @@ class OidcProvider:
         self.discovery: dict = {}
         self.deny = False
         self.rogue = False
+        self.hs256 = False
         self.codes: dict[str, dict] = {}
         self.token_requests: list[dict] = []
         self._server = None
@@ -72,7 +74,8 @@ class OidcProvider:
         """Back to an honest provider approving the person of `user` (claims)."""
         self.user = {"sub": "staff-1", "email": "staff@vendor.example", "email_verified": True,
                      **user}
-        self.claims, self.discovery, self.deny, self.rogue = {}, {}, False, False
+        self.claims, self.discovery = {}, {}
+        self.deny = self.rogue = self.hs256 = False
         self.token_requests.clear()
 
     def id_token(self, nonce: str, **override) -> str:
@@ -80,6 +83,8 @@ class OidcProvider:
         claims = {"iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 300,
                   "nonce": nonce, **self.user, **self.claims, **override}
         claims = {k: v for k, v in claims.items() if v is not None}  # None: left out
+        if self.hs256:  # what OIDC allows but the gate refuses: the client secret as the key
+            return jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(CLIENT_SECRET))
         key = self.rogue_key if self.rogue else self.key
         return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
 
