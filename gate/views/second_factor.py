@@ -40,24 +40,28 @@ def step_after_password(conn, row) -> str | None:
     return None
 
 
-def ask(purpose: str, user_id: int, next_path: str):
-    """The login's answer after the password when a step remains: 303 to that step."""
+def ask(purpose: str, user_id: int, next_path: str, via: str = "password"):
+    """The login's answer after the first factor (`via`: totp.FIRST_FACTORS) when a step
+    remains: 303 to that step."""
     gate = current_gate()
-    g.extra_cookies = [dict(key=PENDING_COOKIE, value=totp.pending(gate.key, purpose, user_id),
+    state = totp.pending(gate.key, purpose, user_id, via=via)
+    g.extra_cookies = [dict(key=PENDING_COOKIE, value=state,
                             max_age=totp.PENDING_TTL, **cookie_flags(gate.cfg, path="/login/"))]
     where = "/login/code" if purpose == "code" else "/login/enrol"
     return see_other(f"{where}?next={quote(next_path, safe='/')}" if next_path != "/" else where)
 
 
 def _pending(purpose: str):
-    """The users row the pending state names, or None (no state, expired, tampered, gone)."""
+    """The users row the pending state names, or None (no state, expired, tampered, gone);
+    g.signin_action: the audit action of the sign-in that completes it."""
     gate = current_gate()
-    user_id = totp.read_pending(gate.key, request.cookies.get(PENDING_COOKIE, ""), purpose)
-    if user_id is None:
+    state = totp.read_pending_state(gate.key, request.cookies.get(PENDING_COOKIE, ""), purpose)
+    if state is None:
         return None
+    g.signin_action = totp.FIRST_FACTORS[state[1]]
     with gate.engine.connect() as conn:
         try:
-            return accounts.user_by_id(conn, user_id)
+            return accounts.user_by_id(conn, state[0])
         except AccountError:
             return None
 
@@ -97,7 +101,7 @@ def code():
         return limited
     with gate.engine.begin() as conn:
         kind = totp.verify(conn, row.id, request.form.get("code") or "")
-        started = signin.start(conn, row) if kind else None
+        started = signin.start(conn, row, action=g.signin_action) if kind else None
     if started is None:
         gate.refusals.note("totp.refused", row.email, client_address(), org_id=row.org_id,
                            user_id=row.id)
@@ -142,7 +146,7 @@ def enrol_at_login():
     with gate.engine.begin() as conn:
         codes = changes.totp_enrol(conn, row, client_address(), secret,
                                    request.form.get("code") or "")
-        started = signin.start(conn, row) if codes else None
+        started = signin.start(conn, row, action=g.signin_action) if codes else None
     if started is None:
         return _enrol_form("/login/enrol", next_path, row.email, secret, status=422,
                            error=BAD_CODE)

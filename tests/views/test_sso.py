@@ -15,7 +15,7 @@ from gate.db import audit, users
 from tests.helpers.http import HTML
 from tests.helpers.project import marker, page_url
 from tests.helpers.sso import SECRET, JwksServer, PortalKey, hmac_with, jwks, mint, unsigned
-from tests.helpers.totp import code
+from tests.helpers.totp import code, send_code
 
 FORM = {**HTML, "Content-Type": "application/x-www-form-urlencoded"}
 
@@ -193,6 +193,11 @@ def test_the_second_factor_is_still_asked(sso_app):
     assert r.status_code == 303 and r.headers["Location"].startswith("/login/code")
     assert not _session_set(r) and "kb_2fa=" in r.headers["Set-Cookie"]
     assert client.get(page_url("launches"), headers=HTML).status_code == 303  # not signed in
+    done = send_code(client, code(secret, 1), page_url("launches"))
+    assert done.status_code == 303 and done.headers["Location"] == page_url("launches")
+    assert client.get(page_url("launches"), headers=HTML).status_code == 200
+    # the sign-in is recorded as the portal's, not as a password login
+    assert len(_audit(app, "sso.login")) == 1 and not _audit(app, "password.login")
 
 
 def test_handoffs_are_rate_limited_per_address(sso_app):
