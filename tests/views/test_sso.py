@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 import pytest
 import sqlalchemy as sa
 
-from gate import accounts, totp
+from gate import accounts, console, totp
 from gate.db import audit, users
 from tests.helpers.http import HTML
 from tests.helpers.project import marker, page_url
@@ -147,6 +147,11 @@ def test_a_new_person_of_a_known_organisation_is_created(sso_app):
     assert (added.actor, added.target) == ("sso", "new.person@client.example")
     again = _handoff(app.test_client(), mint(SECRET, email="new.person@client.example"))
     assert again.status_code == 303 and len(_audit(app, "user.add")) == 1
+    # signed in from the portal, so no pending invitation (it has no password here either)
+    with _gate(app).engine.connect() as conn:
+        [person] = console.people_page(conn, q="new.person").rows
+        assert not person["invited"]
+        assert not console.people_page(conn, q="new.person", state="invited").total
 
 
 def test_sso_create_off_refuses_new_people(sso_app):
