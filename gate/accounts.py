@@ -262,9 +262,14 @@ def set_admin(conn, email: str, on: bool):
     return row
 
 
+# invited and not yet arrived: no password and never signed in (a person who signs in from the
+# client portal has no password either, but has signed in)
+INVITED = sa.and_(users.c.password_hash == "", users.c.last_login_at.is_(None))
+
+
 def list_users(conn, org: str | None = None):
     q = (sa.select(users.c.email, users.c.is_staff, users.c.disabled, users.c.is_admin,
-                   (users.c.password_hash == "").label("pending"), orgs.c.name.label("org"))
+                   INVITED.label("pending"), orgs.c.name.label("org"))
          .join(orgs, users.c.org_id == orgs.c.id).where(users.c.erased_at.is_(None))
          .order_by(users.c.email))
     if org is not None:

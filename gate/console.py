@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from gate import invitations
+from gate import accounts, invitations
 from gate.access import contract_active
 from gate.clock import today, utcnow
 from gate.db import api_tokens, orgs, support_requests, users
@@ -76,7 +76,7 @@ def people_stats(conn, org_ids) -> dict:
         return {}
     rows = conn.execute(
         sa.select(users.c.org_id, sa.func.count().label("people"),
-                  sa.func.sum(sa.case((users.c.password_hash == "", 1), else_=0)).label("invited"),
+                  sa.func.sum(sa.case((accounts.INVITED, 1), else_=0)).label("invited"),
                   sa.func.max(users.c.last_login_at).label("last_login"))
         .where(users.c.org_id.in_(list(org_ids)), users.c.erased_at.is_(None))
         .group_by(users.c.org_id)).all()
@@ -91,8 +91,8 @@ def _people_filters(q: str, org_id: int | None, state: str) -> list:
     if org_id is not None:
         where.append(users.c.org_id == org_id)
     where += {
-        "active": [users.c.disabled.is_(False), users.c.password_hash != ""],
-        "invited": [users.c.password_hash == "", users.c.disabled.is_(False)],
+        "active": [users.c.disabled.is_(False), sa.not_(accounts.INVITED)],
+        "invited": [accounts.INVITED, users.c.disabled.is_(False)],
         "disabled": [users.c.disabled.is_(True)],
         "admin": [users.c.is_admin.is_(True)],
         "staff": [users.c.is_staff.is_(True)],
@@ -108,7 +108,7 @@ def people_page(conn, q: str = "", org_id: int | None = None, state: str = "", p
     page = _page_number(page, total, per_page)
     rows = conn.execute(
         sa.select(users.c.id, users.c.email, users.c.org_id, users.c.is_staff, users.c.is_admin,
-                  users.c.disabled, (users.c.password_hash == "").label("invited"),
+                  users.c.disabled, accounts.INVITED.label("invited"),
                   users.c.last_login_at, users.c.created_at)
         .where(*where).order_by(users.c.email).limit(per_page).offset((page - 1) * per_page)).all()
     # organisations' names for the shown page only (a join would be walked for every skipped row)
@@ -145,7 +145,7 @@ def overview(conn, tz) -> dict:
     orgs_active, orgs_all = conn.execute(sa.select(
         sa.func.sum(sa.case((active, 1), else_=0)), sa.func.count())
         .select_from(orgs).where(orgs.c.is_vendor.is_(False))).one()
-    pending = users.c.password_hash == ""
+    pending = accounts.INVITED
     people = conn.execute(sa.select(*[
         sa.func.sum(sa.case((sa.and_(*condition), 1), else_=0)) for condition in (
             [users.c.disabled.is_(False), sa.not_(pending)],

@@ -135,32 +135,46 @@ def remove(conn, user_id: int) -> bool:
 
 # --- the state between the password and the code ---------------------------------------------
 
-# "oidc-…": the same step after the identity provider rather than a password (the sign-in's
-# audit row then says oidc.login)
-PURPOSES = ("code", "enrol", "oidc-code", "oidc-enrol")
+PURPOSES = ("code", "enrol")
+# how the person proved who they are before this step -> the audit action of the sign-in
+# that completes it (an accepted invitation has its own row: user.password via invitation)
+FIRST_FACTORS = {"password": "password.login", "invitation": None, "sso": "sso.login",
+                 "oidc": "oidc.login"}
 
 
 def _mac(key: bytes, payload: str) -> str:
     return hmac.new(key, b"kb-second-factor:" + payload.encode(), "sha256").hexdigest()
 
 
-def pending(key: bytes, purpose: str, user_id: int, now: float | None = None) -> str:
-    """A signed "this person gave the right password; `purpose` is still to do" (PENDING_TTL)."""
-    assert purpose in PURPOSES
-    payload = f"{purpose}.{int(user_id)}.{int((time.time() if now is None else now) + PENDING_TTL)}"
+def pending(key: bytes, purpose: str, user_id: int, now: float | None = None,
+            via: str = "password") -> str:
+    """A signed "this person proved who they are `via` …; `purpose` is still to do"
+    (PENDING_TTL)."""
+    assert purpose in PURPOSES and via in FIRST_FACTORS
+    expires = int((time.time() if now is None else now) + PENDING_TTL)
+    payload = f"{purpose}.{int(user_id)}.{expires}.{via}"
     return f"{payload}.{_mac(key, payload)}"
 
 
-def read_pending(key: bytes, value: str, purpose: str, now: float | None = None) -> int | None:
-    """The user id of a valid, unexpired `pending` state for `purpose`, else None."""
+def read_pending_state(key: bytes, value: str, purpose: str,
+                       now: float | None = None) -> tuple[int, str] | None:
+    """(user id, first factor) of a valid, unexpired `pending` state for `purpose`, else None."""
     parts = (value or "")[:200].split(".")
-    if len(parts) != 4:
+    if len(parts) != 5:
         return None
-    payload, mac = ".".join(parts[:3]), parts[3]
+    payload, mac = ".".join(parts[:4]), parts[4]
     if not hmac.compare_digest(_mac(key, payload), mac) or parts[0] != purpose:
         return None
     try:
         user_id, expires = int(parts[1]), int(parts[2])
     except ValueError:
         return None
-    return user_id if expires > (time.time() if now is None else now) else None
+    if parts[3] not in FIRST_FACTORS:
+        return None
+    return (user_id, parts[3]) if expires > (time.time() if now is None else now) else None
+
+
+def read_pending(key: bytes, value: str, purpose: str, now: float | None = None) -> int | None:
+    """The user id of a valid, unexpired `pending` state for `purpose`, else None."""
+    state = read_pending_state(key, value, purpose, now)
+    return None if state is None else state[0]

@@ -73,6 +73,17 @@ def test_pending_state(value, purpose, at, expected):
     assert totp.read_pending(KEY, value, purpose, now + at) == expected
 
 
+def test_pending_state_carries_the_first_factor():
+    now = 1_800_000_000
+    for via in totp.FIRST_FACTORS:
+        assert totp.read_pending_state(KEY, totp.pending(KEY, "code", 7, now, via=via),
+                                       "code", now) == (7, via)
+    good = totp.pending(KEY, "code", 7, now, via="sso")
+    assert totp.read_pending_state(KEY, good.replace(".sso.", ".password."), "code", now) is None
+    with pytest.raises(AssertionError):
+        totp.pending(KEY, "code", 7, now, via="token")
+
+
 def test_qr_code_is_an_svg_data_uri():
     uri = totp.provisioning_uri(totp.new_secret(), "a@b.example")
     assert uri.startswith("otpauth://totp/")

@@ -70,7 +70,7 @@ def accept(secret):
     if found is None:
         return _dead()
     if step is not None and not error:  # the password is set; the session waits for the factor
-        return second_factor.ask(step, found.id, "/")
+        return second_factor.ask(step, found.id, "/", via="invitation")
     if error or new != repeat or started is None:
         return _form(found, form, secret, status=422,
                      error=error or "Пароль и его повтор не совпадают.")

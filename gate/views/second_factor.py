@@ -4,9 +4,7 @@ authenticator in /account/ (gate.totp holds the rules).
 
 Between the password and the code nobody is signed in: the login sets `kb_2fa`, a cookie sent
 only to /login/ holding gate.totp's signed pending state (5 minutes). Wrong codes are counted
-like wrong passwords (gate.throttle, the account's key prefixed "totp:"). A sign-in through
-the identity provider (gate.views.oidc) takes the same step; its pending state says so, and
-the sign-in is then audited as oidc.login."""
+like wrong passwords (gate.throttle, the account's key prefixed "totp:")."""
 
 from __future__ import annotations
 
@@ -43,32 +41,29 @@ def step_after_password(conn, row) -> str | None:
 
 
 def ask(purpose: str, user_id: int, next_path: str, via: str = "password"):
-    """The login's answer after the password (`via` "oidc": after the identity provider) when
-    a step remains: 303 to that step."""
+    """The login's answer after the first factor (`via`: totp.FIRST_FACTORS) when a step
+    remains: 303 to that step."""
     gate = current_gate()
-    state = purpose if via == "password" else f"{via}-{purpose}"
-    g.extra_cookies = [dict(key=PENDING_COOKIE, value=totp.pending(gate.key, state, user_id),
+    state = totp.pending(gate.key, purpose, user_id, via=via)
+    g.extra_cookies = [dict(key=PENDING_COOKIE, value=state,
                             max_age=totp.PENDING_TTL, **cookie_flags(gate.cfg, path="/login/"))]
     where = "/login/code" if purpose == "code" else "/login/enrol"
     return see_other(f"{where}?next={quote(next_path, safe='/')}" if next_path != "/" else where)
 
 
 def _pending(purpose: str):
-    """The users row the pending state names and the sign-in's audit action, or (None, None)
-    (no state, expired, tampered, gone)."""
+    """The users row the pending state names, or None (no state, expired, tampered, gone);
+    g.signin_action: the audit action of the sign-in that completes it."""
     gate = current_gate()
-    value = request.cookies.get(PENDING_COOKIE, "")
-    for state, action in ((purpose, "password.login"), (f"oidc-{purpose}", "oidc.login")):
-        user_id = totp.read_pending(gate.key, value, state)
-        if user_id is not None:
-            break
-    else:
-        return None, None
+    state = totp.read_pending_state(gate.key, request.cookies.get(PENDING_COOKIE, ""), purpose)
+    if state is None:
+        return None
+    g.signin_action = totp.FIRST_FACTORS[state[1]]
     with gate.engine.connect() as conn:
         try:
-            return accounts.user_by_id(conn, user_id), action
+            return accounts.user_by_id(conn, state[0])
         except AccountError:
-            return None, None
+            return None
 
 
 def _done(started, then):
@@ -94,7 +89,7 @@ def _throttled(account: str):
 @bp.route("/login/code", methods=["GET", "POST"])
 def code():
     next_path = safe_next(request.values.get("next"))
-    row, action = _pending("code")
+    row = _pending("code")
     if row is None:
         return message("Вход", STALE, status=401 if request.method == "POST" else 200,
                        link=("/login", "Войти"))
@@ -106,7 +101,7 @@ def code():
         return limited
     with gate.engine.begin() as conn:
         kind = totp.verify(conn, row.id, request.form.get("code") or "")
-        started = signin.start(conn, row, action) if kind else None
+        started = signin.start(conn, row, action=g.signin_action) if kind else None
     if started is None:
         gate.refusals.note("totp.refused", row.email, client_address(), org_id=row.org_id,
                            user_id=row.id)
@@ -137,7 +132,7 @@ def _codes_page(codes, next_path: str):
 def enrol_at_login():
     """Staff under GATE_STAFF_2FA without a factor: nothing but this until it is set up."""
     next_path = safe_next(request.values.get("next"))
-    row, action = _pending("enrol")
+    row = _pending("enrol")
     if row is None:
         return message("Вход", STALE, status=401 if request.method == "POST" else 200,
                        link=("/login", "Войти"))
@@ -151,7 +146,7 @@ def enrol_at_login():
     with gate.engine.begin() as conn:
         codes = changes.totp_enrol(conn, row, client_address(), secret,
                                    request.form.get("code") or "")
-        started = signin.start(conn, row, action) if codes else None
+        started = signin.start(conn, row, action=g.signin_action) if codes else None
     if started is None:
         return _enrol_form("/login/enrol", next_path, row.email, secret, status=422,
                            error=BAD_CODE)

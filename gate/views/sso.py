@@ -122,7 +122,7 @@ def _sign_in(claims: sso.Claims, settings, next_path: str):
         reason, org_id, user_id = refusal
         return _refused(reason, claims.email, org_id, user_id)
     if step is not None:
-        return second_factor.ask(step, row.id, next_path)
+        return second_factor.ask(step, row.id, next_path, via="sso")
     signin.finish(started)
     return see_other(next_path)
 

@@ -10,12 +10,12 @@ from urllib.parse import quote, urlencode
 import pytest
 import sqlalchemy as sa
 
-from gate import accounts, totp
+from gate import accounts, console, totp
 from gate.db import audit, users
 from tests.helpers.http import HTML
 from tests.helpers.project import marker, page_url
 from tests.helpers.sso import SECRET, JwksServer, PortalKey, hmac_with, jwks, mint, unsigned
-from tests.helpers.totp import code
+from tests.helpers.totp import code, send_code
 
 FORM = {**HTML, "Content-Type": "application/x-www-form-urlencoded"}
 
@@ -147,6 +147,11 @@ def test_a_new_person_of_a_known_organisation_is_created(sso_app):
     assert (added.actor, added.target) == ("sso", "new.person@client.example")
     again = _handoff(app.test_client(), mint(SECRET, email="new.person@client.example"))
     assert again.status_code == 303 and len(_audit(app, "user.add")) == 1
+    # signed in from the portal, so no pending invitation (it has no password here either)
+    with _gate(app).engine.connect() as conn:
+        [person] = console.people_page(conn, q="new.person").rows
+        assert not person["invited"]
+        assert not console.people_page(conn, q="new.person", state="invited").total
 
 
 def test_sso_create_off_refuses_new_people(sso_app):
@@ -193,6 +198,11 @@ def test_the_second_factor_is_still_asked(sso_app):
     assert r.status_code == 303 and r.headers["Location"].startswith("/login/code")
     assert not _session_set(r) and "kb_2fa=" in r.headers["Set-Cookie"]
     assert client.get(page_url("launches"), headers=HTML).status_code == 303  # not signed in
+    done = send_code(client, code(secret, 1), page_url("launches"))
+    assert done.status_code == 303 and done.headers["Location"] == page_url("launches")
+    assert client.get(page_url("launches"), headers=HTML).status_code == 200
+    # the sign-in is recorded as the portal's, not as a password login
+    assert len(_audit(app, "sso.login")) == 1 and not _audit(app, "password.login")
 
 
 def test_handoffs_are_rate_limited_per_address(sso_app):
