@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
+OIDC_NAME = "корпоративную учётную запись"
+OIDC_SETTINGS = ("GATE_OIDC_ISSUER", "GATE_OIDC_CLIENT_ID", "GATE_OIDC_CLIENT_SECRET")
+
 # name -> (default, help). Tests check that the README documents each of them.
 SETTINGS = {
     "GATE_MODE": ("production", "production (Secure cookies, no demo accounts) or local"),
@@ -36,6 +39,10 @@ SETTINGS = {
     "GATE_SSO_ISSUER": ("none", "the `iss` the portal's tokens must carry (needed with SSO keys)"),
     "GATE_SSO_AUDIENCE": ("GATE_BASE_URL", "the `aud` the portal's tokens must carry"),
     "GATE_SSO_CREATE": ("1", "0: the portal signs in only people who exist here already"),
+    "GATE_OIDC_ISSUER": ("", "staff sign-in through OIDC: the identity provider's issuer URL"),
+    "GATE_OIDC_CLIENT_ID": ("", "the gate's client id at that provider"),
+    "GATE_OIDC_CLIENT_SECRET": ("", "its client secret"),
+    "GATE_OIDC_NAME": (OIDC_NAME, "the provider's name on the login button: «Войти через …»"),
 }
 
 
@@ -74,6 +81,14 @@ class Config:
     audit_days: int = 365
     staff_2fa: bool = False
     sso: SsoSettings | None = None  # None: no SSO key configured, /sso/jwt answers 404
+    oidc_issuer: str | None = None  # staff sign-in through OIDC: all three set, or none
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_name: str = OIDC_NAME
+
+    @property
+    def oidc(self) -> bool:
+        return bool(self.oidc_issuer)
 
     @property
     def local(self) -> bool:
@@ -131,6 +146,19 @@ def from_env(env=None) -> Config:
         raise ConfigError(f"GATE_DIGEST_AT must be a weekday and a time like 'mon 09:00', not '{digest_at}'")
     if base_url and not base_url.startswith(("http://", "https://")):
         raise ConfigError("GATE_BASE_URL must start with http:// or https://")
+    oidc = {name: (env.get(name) or "").strip() for name in OIDC_SETTINGS}
+    if any(oidc.values()) and not all(oidc.values()):
+        missing = ", ".join(name for name, value in oidc.items() if not value)
+        raise ConfigError(f"staff sign-in through OIDC needs all of {', '.join(OIDC_SETTINGS)}; "
+                          f"missing: {missing}")
+    issuer = oidc["GATE_OIDC_ISSUER"].rstrip("/") or None
+    if issuer and not issuer.startswith(("https://", "http://")):
+        raise ConfigError("GATE_OIDC_ISSUER must start with https:// (http:// only in local mode)")
+    if issuer and mode != "local" and not issuer.startswith("https://"):
+        raise ConfigError("GATE_OIDC_ISSUER must start with https:// in production mode")
+    if issuer and mode != "local" and not base_url:
+        raise ConfigError("GATE_OIDC_ISSUER needs GATE_BASE_URL in production mode (the "
+                          "redirect URI registered at the provider is built from it)")
     return Config(
         mode=mode,
         root=root,
@@ -150,6 +178,10 @@ def from_env(env=None) -> Config:
         audit_days=audit_days,
         staff_2fa=staff_2fa == "1",
         sso=_sso(env, base_url),
+        oidc_issuer=issuer,
+        oidc_client_id=oidc["GATE_OIDC_CLIENT_ID"],
+        oidc_client_secret=oidc["GATE_OIDC_CLIENT_SECRET"],
+        oidc_name=(env.get("GATE_OIDC_NAME") or "").strip()[:60] or OIDC_NAME,
     )
 
 

@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
-from gate import audit, edge_tickets, workdays
+from gate import audit, edge_tickets, oidc, workdays
 from gate.build import check_fresh
 from gate.health import StorageProbe
 from gate.identities import Identities
@@ -19,6 +19,7 @@ from gate.tariffs import load_tariffs
 from gate.throttle import ADDRESS_WINDOW, Throttle
 from gate.views import (auth, changes, feedback, invite, pages, search, second_factor, sso, staff,
                         support)
+from gate.views import oidc as oidc_views
 from gate.web import csrf, responses, storage, visitor
 from gate.web.fastpath import FastPages
 from gate.web.runtime import Gate
@@ -56,6 +57,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
                 refusals=audit.Refusals(engine))
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
+    app.extensions["oidc"] = oidc.Provider.from_config(cfg)  # staff sign-in, or None
 
     visitor.init_app(app)    # first: every later check knows the visitor
     app.before_request(staff.guard)  # /staff/: one answer for all but staff, before CSRF and 404
@@ -64,7 +66,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     storage.init_app(app)    # a full disk or a database away: 503, never 500
     sso.init_app(app, gate)  # the client portal's keys (none: /sso/jwt answers 404)
     for blueprint in (auth.bp, second_factor.bp, support.bp, search.bp, feedback.bp, changes.bp, staff.bp, invite.bp,
-                      sso.bp, pages.bp):  # pages last: its catch-all
+                      sso.bp, oidc_views.bp, pages.bp):  # pages last: its catch-all
         app.register_blueprint(blueprint)
     search.warm_up(editions.values())
 

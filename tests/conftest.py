@@ -88,3 +88,47 @@ def cluster():
         yield c
     finally:
         c.stop()
+
+
+# --- staff sign-in through OIDC (tests/test_oidc.py) -------------------------------------------
+
+@pytest.fixture(scope="module")
+def oidc_provider():
+    """A real OIDC provider (tests/helpers/oidc_provider.py) on a free port, one per module;
+    reset to an honest one before each test by `oidc_gate`."""
+    from tests.helpers.oidc_provider import OidcProvider
+
+    provider = OidcProvider(redirect_uri="").start()
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def oidc_gate(built_project, people_database, tmp_path, oidc_provider):
+    """Makes the gate (in process, served over HTTP) with staff sign-in through `oidc_provider`
+    and the people of helpers.project.PEOPLE: `oidc_gate(**config_overrides)`."""
+    from gate.factory import create_app
+    from tests.helpers import oidc_provider as op
+    from tests.helpers.ports import free_port
+
+    served = []
+
+    def make(**overrides):
+        root, _ = built_project
+        instance = tmp_path / f"instance{len(served)}"
+        instance.mkdir()
+        copy_database(people_database, instance / "gate.sqlite3")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        settings = dict(base_url=base, oidc_issuer=oidc_provider.issuer,
+                        oidc_client_id=op.CLIENT_ID, oidc_client_secret=op.CLIENT_SECRET)
+        settings.update(overrides)
+        app = create_app(make_config(root, instance, **settings))
+        oidc_provider.reset()
+        oidc_provider.redirect_uri = base + "/login/oidc/callback"
+        served.append(op.Served(app, port))
+        return served[-1]
+
+    yield make
+    for s in served:
+        s.stop()
