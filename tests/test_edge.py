@@ -346,7 +346,7 @@ def test_logout_goes_to_the_gate_and_clears_the_cookie(edge):
 
 @pytest.mark.parametrize("method, path, headers, body", [
     ("POST", "/support/new", {"Content-Length": str(40 * 1024 * 1024)}, b"x"),  # 413 by nginx
-    ("GET", "/" + "a" * 9000, {}, None),                                       # 414
+    ("GET", "/" + "a" * 20000, {}, None),                                       # 414
     ("TRACE", "/", {}, None),
     ("GET", "/login", {}, None),                                               # the gate's answer
 ])

@@ -121,7 +121,7 @@ def test_hsts_on_every_answer_nginx_and_gate_and_nginx_errors(tls_edge):
         "nginx page": tls_edge.get("/", headers=HTML),
         "nginx 404 via gate": tls_edge.get("/no-such-page/", headers=HTML),
         "gate": tls_edge.get("/healthz"),
-        "nginx 414": tls_edge.get("/" + "a" * 9000),
+        "nginx 414": tls_edge.get("/" + "a" * 20000),
         "nginx 413": tls_edge.get("/support/new", method="POST", body=b"x",
                                   headers={"Content-Length": str(40 * 1024 * 1024)}),
     }

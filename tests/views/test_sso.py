@@ -255,6 +255,9 @@ def test_edge_bad_signature_and_next(sso_edge):
     assert evil.status == 303 and evil.headers["Location"] == "/"
     big = _edge_handoff(sso_edge, mint(SECRET, padding="x" * 9000))
     assert big.status == 400
+    # by GET too: the request line is longer than nginx's default 8 KB, the gate still answers
+    by_get = sso_edge.get("/sso/jwt?token=" + mint(SECRET, padding="x" * 9000), headers=HTML)
+    assert by_get.status == 400 and by_get.by_gate and not by_get.cookie("kb_session")
 
 
 def test_keys_from_a_jwks_url(sso_app, portal_keys):
