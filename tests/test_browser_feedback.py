@@ -6,53 +6,24 @@ everything works from the keyboard, and an anonymous reader votes on a public pa
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from tests.helpers.project import make_project, marker, PASSWORD, TEST_TARIFFS
-from tests.helpers.ports import free_port
-from tests.helpers.processes import wait_healthy
+from tests.helpers.browser import CHROMEDRIVER, CHROMIUM, WAIT, chromium, start_server
+from tests.helpers.processes import NGINX
+from tests.helpers.project import PASSWORD, TEST_TARIFFS, make_project, marker
 
 pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip("browser tests need Debian's chromium and chromium-driver", allow_module_level=True)
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
 START_USER = "start@client.example"
-WAIT = 15
 ARTICLE = f"/{marker('functionality', 'url')}/"
-
-
-def _gate_cli(env: dict, *args: str, stdin: str | None = None) -> str:
-    r = subprocess.run([sys.executable, "-m", "gate", *args], env=env, input=stdin,
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, f"gate {' '.join(args)}: {r.stderr.strip()}"
-    return r.stdout
-
-
-class Server:
-    def __init__(self, base, env):
-        self.base, self.env = base, env
-
-    def url(self, path):
-        return self.base + path
-
-    def feedback(self) -> list[dict]:
-        return json.loads(_gate_cli(self.env, "feedback", "--json"))
 
 
 @pytest.fixture(scope="module", params=["standalone", "edge"])
@@ -65,51 +36,18 @@ def server(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"feedback-{mode}")
     root = make_project(tmp / "project", TEST_TARIFFS)
     build_all(root, root / "tariffs.yml", log=lambda *_: None)
-    port = free_port()
-    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp / "instance"),
-           "GATE_MODE": "local", "GATE_SMTP_HOST": "127.0.0.1", "GATE_SMTP_PORT": str(free_port())}
-    for name in ("GATE_TARIFFS", "GATE_DATABASE_URL", "GATE_EDGE", "EDGE_TLS_CERT",
-                 "EDGE_TLS_KEY", "EDGE_HTTP_PORT", "GATE_BASE_URL"):
-        env.pop(name, None)
-    _gate_cli(env, "org", "add", "Сеть Старт", "--tariff", "start")
-    _gate_cli(env, "user", "add", START_USER, "--org", "Сеть Старт", "--password-stdin",
-              stdin=PASSWORD + "\n")
-    log = tmp / "serve.log"
-    if mode == "edge":
-        env.update(EDGE_PORT=str(port), GATE_PORT=str(free_port()), EDGE_DIR=str(tmp / "edge"),
-                   EDGE_WORKERS="1", NGINX=NGINX)
-        command = ["sh", str(Path(__file__).resolve().parent.parent / "deploy/edge.sh")]
-    else:
-        command = [sys.executable, "-m", "gate", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(base, process, log)
-        yield Server(base, env)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    with start_server(tmp, root, mode, orgs={"Сеть Старт": ("start", START_USER)},
+                      staff=()) as srv:
+        yield srv
+
+
+def feedback(server) -> list[dict]:
+    return json.loads(server.cli("feedback", "--json"))
 
 
 @pytest.fixture
 def browser(tmp_path, server):
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--disable-background-networking", "--disable-sync",
-                "--window-size=1400,1000", "--lang=ru", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"credentials_enable_service": False,
-                                              "profile.password_manager_enabled": False,
-                                              "profile.password_manager_leak_detection": False})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(WAIT)
+    driver = chromium(tmp_path / "profile")
     try:
         yield driver
     finally:
@@ -153,7 +91,7 @@ def test_a_no_with_reason_and_comment_becomes_a_prefilled_request(browser, serve
     status_says(browser, "Спасибо, отзыв отправлен")
     link = wait(browser).until(EC.visibility_of_element_located((By.CSS_SELECTOR, ".kb-feedback__support a")))
     assert active(browser) == link  # focus moves to the next step
-    [article] = [a for a in server.feedback() if a["page"] == ARTICLE]
+    [article] = [a for a in feedback(server) if a["page"] == ARTICLE]
     assert (article["no"], article["reasons"]) == (1, {"outdated": 1})
     assert article["comments"][0]["text"] == "Порт 8090 теперь другой"
     link.click()
@@ -185,7 +123,7 @@ def test_everything_works_from_the_keyboard(browser, server):
     active(browser).send_keys(Keys.TAB)
     active(browser).send_keys(Keys.ENTER)
     status_says(browser, "Спасибо, отзыв отправлен")
-    [article] = [a for a in server.feedback() if a["page"] == ARTICLE]
+    [article] = [a for a in feedback(server) if a["page"] == ARTICLE]
     assert article["comments"][0]["text"] == "С клавиатуры"
     # every control has a name a screen reader says
     unnamed = browser.execute_script("""
@@ -199,7 +137,7 @@ def test_an_anonymous_reader_votes_on_a_public_page(browser, server):
     browser.get(server.url("/"))
     widget(browser).find_element(By.CSS_SELECTOR, "[data-vote=yes]").click()
     status_says(browser, "Рады, что статья помогла")
-    assert any(a["page"] == "/" and a["yes"] >= 1 for a in server.feedback())
+    assert any(a["page"] == "/" and a["yes"] >= 1 for a in feedback(server))
 
 
 def test_the_feed_comes_from_the_gate_in_both_modes(server):

@@ -11,28 +11,20 @@ end the contract, erase the person). Every wait is explicit and bounded.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
 
 from gate.sections import SECTIONS
-from tests.helpers.browser import CHROMEDRIVER, CHROMIUM, WAIT
-from tests.helpers.mail import MailSink
-from tests.helpers.ports import free_port, wait_until
-from tests.helpers.processes import NGINX, healthz, start
+from tests.helpers.browser import CHROMEDRIVER, CHROMIUM, WAIT, chromium, start_server
+from tests.helpers.ports import wait_until
+from tests.helpers.processes import NGINX
 from tests.helpers.project import PASSWORD, TEST_TARIFFS, make_project, marker
 
 pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import (StaleElementReferenceException,  # noqa: E402
                                         TimeoutException)
-from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
@@ -45,23 +37,6 @@ STAFF = "boss@crystals.example"
 MAIL_WAIT = 30  # seconds for the outbox worker to deliver an invitation
 
 
-class Server:
-    def __init__(self, base, process, log, env, sink):
-        self.base, self.process, self.log, self.env, self.sink = base, process, log, env, sink
-
-    def url(self, path: str) -> str:
-        return self.base + path
-
-    def cli(self, *args: str, stdin: str | None = None) -> str:
-        r = subprocess.run([sys.executable, "-m", "gate", *args], env=self.env, input=stdin,
-                           capture_output=True, text=True, timeout=60)
-        assert r.returncode == 0, f"gate {' '.join(args)}: {r.stderr}"
-        return r.stdout
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:] if self.log.exists() else ""
-
-
 @pytest.fixture(scope="module", params=["standalone", "edge"])
 def server(request, tmp_path_factory):
     from gate.build import build_all
@@ -72,52 +47,9 @@ def server(request, tmp_path_factory):
     tmp = tmp_path_factory.mktemp(f"staff-{mode}")
     root = make_project(tmp / "project", TEST_TARIFFS)
     build_all(root, root / "tariffs.yml", log=lambda *_: None)
-    sink = MailSink().start()
-    port = free_port()
-    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(tmp / "instance"),
-           "GATE_MODE": "local", "GATE_SMTP_HOST": "127.0.0.1", "GATE_SMTP_PORT": str(sink.port),
-           "GATE_MAIL_FROM": "kb@kb.test", "GATE_BASE_URL": f"http://127.0.0.1:{port}"}
-    for name in ("GATE_TARIFFS", "GATE_DATABASE_URL", "GATE_EDGE", "EDGE_TLS_CERT",
-                 "EDGE_TLS_KEY", "EDGE_HTTP_PORT"):
-        env.pop(name, None)
-    log = tmp / "serve.log"
-    if mode == "edge":
-        env.update(EDGE_PORT=str(port), GATE_PORT=str(free_port()), EDGE_DIR=str(tmp / "edge"),
-                   EDGE_WORKERS="1", NGINX=NGINX)
-        command = ["sh", str(Path(__file__).resolve().parent.parent / "deploy/edge.sh")]
-    else:
-        command = [sys.executable, "-m", "gate", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    running = None
-    try:
-        running = start(command, ready=healthz(f"http://127.0.0.1:{port}"), log=log, env=env,
-                        what=f"the {mode} server")
-        srv = Server(f"http://127.0.0.1:{port}", running.process, log, env, sink)
-        srv.cli("user", "add", STAFF, "--staff", "--password-stdin", stdin=PASSWORD + "\n")
+    with start_server(tmp, root, mode, orgs={}, staff=(STAFF,),
+                      env={"GATE_MAIL_FROM": "kb@kb.test", "GATE_BASE_URL": "{base}"}) as srv:
         yield srv
-    finally:
-        if running:
-            running.stop(timeout=15)
-            try:  # edge mode: nginx and the gate are children of deploy/edge.sh
-                os.killpg(running.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        sink.stop()
-
-
-def _chromium(profile: Path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
-                "--lang=ru", f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"credentials_enable_service": False,
-                                              "profile.password_manager_enabled": False,
-                                              "profile.password_manager_leak_detection": False})
-    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(WAIT)
-    return driver
 
 
 @pytest.fixture
@@ -126,7 +58,7 @@ def browsers(tmp_path):
     made = []
 
     def make():
-        made.append(_chromium(tmp_path / f"profile-{len(made)}"))
+        made.append(chromium(tmp_path / f"profile-{len(made)}"))
         return made[-1]
     yield make
     for driver in made:
@@ -147,7 +79,7 @@ def wait_for_path(driver, expected, server) -> None:
         wait(driver).until(lambda d: path_of(d) == expected if isinstance(expected, str)
                            else expected.fullmatch(path_of(d)))
     except TimeoutException:
-        raise AssertionError(f"expected {expected}, at {driver.current_url}\n{server.tail()}") from None
+        raise AssertionError(f"expected {expected}, at {driver.current_url}\n{server.log_tail()}") from None
 
 
 def log_in(driver, server, email, next_path="/staff/") -> None:
@@ -205,7 +137,7 @@ def note(driver, expected: str) -> str:
 
 def invitation_link(server, email: str, count: int = 1) -> str:
     def mails():
-        return [m for m in server.sink.snapshot() if email in m.rcpt_tos]
+        return [m for m in server.mail.snapshot() if email in m.rcpt_tos]
     found = wait_until(lambda: len(mails()) >= count and mails(), MAIL_WAIT, what=f"mail to {email}")
     msg = found[count - 1].message
     assert "Приглашение" in msg["Subject"]

@@ -85,18 +85,24 @@ class KbServer:
 
 
 @contextmanager
-def start_server(tmp: Path, project: Path, mode: str):
-    """The gate alone ("standalone") or behind nginx ("edge"), local mode, with people."""
+def start_server(tmp: Path, project: Path, mode: str, *, orgs: dict = ORGS,
+                 staff: tuple = (STAFF_USER,), env: dict | None = None):
+    """The gate alone ("standalone") or behind nginx ("edge"), local mode, with people:
+    `orgs` (name -> (tariff, person's e-mail)) and `staff`, all with PASSWORD; `env` adds
+    settings (GATE_BASE_URL may be "{base}": the server's own address)."""
     mail = MailSink().start()
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     env = clean_env(GATE_ROOT=str(project), GATE_INSTANCE=str(tmp / "instance"),
                     GATE_MODE="local", GATE_SMTP_HOST="127.0.0.1", GATE_SMTP_PORT=str(mail.port),
-                    GATE_TARIFFS=str(project / "tariffs.yml"))
-    server = KbServer(mode, f"http://127.0.0.1:{port}", env, tmp / "serve.log", mail)
-    for org, (tariff, email) in ORGS.items():
+                    GATE_TARIFFS=str(project / "tariffs.yml"),
+                    **{k: v.replace("{base}", base) for k, v in (env or {}).items()})
+    server = KbServer(mode, base, env, tmp / "serve.log", mail)
+    for org, (tariff, email) in orgs.items():
         server.cli("org", "add", org, "--tariff", tariff)
         server.cli("user", "add", email, "--org", org, "--password-stdin", stdin=PASSWORD + "\n")
-    server.cli("user", "add", STAFF_USER, "--staff", "--password-stdin", stdin=PASSWORD + "\n")
+    for email in staff:
+        server.cli("user", "add", email, "--staff", "--password-stdin", stdin=PASSWORD + "\n")
     if mode == "edge":
         env.update(EDGE_PORT=str(port), GATE_PORT=str(free_port()), EDGE_DIR=str(tmp / "edge"),
                    EDGE_WORKERS="1", NGINX=NGINX)
