@@ -17,8 +17,8 @@ from gate.shared_limits import SharedWindows
 from gate.site import load_site
 from gate.tariffs import load_tariffs
 from gate.throttle import ADDRESS_WINDOW, Throttle
-from gate.views import (auth, changes, feedback, invite, pages, search, second_factor, staff,
-                        support)
+from gate.views import (auth, changes, feedback, invite, org_people, pages, search,
+                        second_factor, staff, support)
 from gate.web import csrf, responses, storage, visitor
 from gate.web.fastpath import FastPages
 from gate.web.runtime import Gate
@@ -62,7 +62,7 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     csrf.init_app(app)       # the Origin check and CSRF tokens of every form
     responses.init_app(app)  # security and cache headers on every answer
     storage.init_app(app)    # a full disk or a database away: 503, never 500
-    for blueprint in (auth.bp, second_factor.bp, support.bp, search.bp, feedback.bp, changes.bp, staff.bp, invite.bp,
+    for blueprint in (auth.bp, org_people.bp, second_factor.bp, support.bp, search.bp, feedback.bp, changes.bp, staff.bp, invite.bp,
                       pages.bp):  # pages last: its catch-all
         app.register_blueprint(blueprint)
     search.warm_up(editions.values())
