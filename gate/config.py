@@ -29,6 +29,10 @@ SETTINGS = {
     "GATE_DIGEST_AT": ("mon 09:00", "weekday and time (GATE_TIMEZONE) the weekly digest is sent"),
     "GATE_AUDIT_DAYS": ("365", "days the audit log keeps its rows (older ones are deleted)"),
     "GATE_STAFF_2FA": ("0", "1: staff must use a second factor (TOTP) to sign in"),
+    "GATE_USAGE": ("1", "0: count no usage per organisation (views, locked hits, searches, requests)"),
+    "GATE_USAGE_DAYS": ("400", "days the usage counts per organisation and day are kept"),
+    "GATE_USAGE_FLUSH": ("10", "seconds (0.1-30) between writes of the usage counts to the database"),
+    "GATE_USAGE_LOG": ("<EDGE_DIR>/usage.log in edge mode", "nginx's usage log the gate reads (edge mode)"),
 }
 
 
@@ -55,6 +59,10 @@ class Config:
     digest_at: str = "mon 09:00"
     audit_days: int = 365
     staff_2fa: bool = False
+    usage: bool = True
+    usage_days: int = 400
+    usage_flush: float = 10.0
+    usage_log: Path | None = None
 
     @property
     def local(self) -> bool:
@@ -103,6 +111,7 @@ def from_env(env=None) -> Config:
     staff_2fa = env.get("GATE_STAFF_2FA", "0")
     if staff_2fa not in ("0", "1"):
         raise ConfigError(f"GATE_STAFF_2FA must be 0 or 1, not '{staff_2fa}'")
+    usage = _usage_settings(env)
     secret = env.get("GATE_SECRET_KEY")
     if secret is not None and len(secret.encode()) < 32:
         raise ConfigError("GATE_SECRET_KEY must be at least 32 bytes")
@@ -130,7 +139,29 @@ def from_env(env=None) -> Config:
         digest_at=digest_at,
         audit_days=audit_days,
         staff_2fa=staff_2fa == "1",
+        **usage,
     )
+
+
+def _usage_settings(env) -> dict:
+    on = env.get("GATE_USAGE", "1")
+    if on not in ("0", "1"):
+        raise ConfigError(f"GATE_USAGE must be 0 or 1, not '{on}'")
+    try:
+        days = int(env.get("GATE_USAGE_DAYS", "400"))
+        if not 1 <= days <= 36500:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("GATE_USAGE_DAYS must be a whole number of days from 1 to 36500") from None
+    try:
+        flush = float(env.get("GATE_USAGE_FLUSH", "10"))
+        if not 0.1 <= flush <= 30:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("GATE_USAGE_FLUSH must be a number of seconds from 0.1 to 30") from None
+    log = env.get("GATE_USAGE_LOG") or None
+    return {"usage": on == "1", "usage_days": days, "usage_flush": flush,
+            "usage_log": Path(log).resolve() if log else None}
 
 
 def _weekly_time(value: str) -> bool:

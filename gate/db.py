@@ -251,6 +251,17 @@ totp_recovery = sa.Table(
     sa.Column("used_at", sa.DateTime, nullable=True),
 )
 
+# gate.usage: counts per organisation, day, kind and section; no person, address or page
+usage_daily = sa.Table(
+    "usage_daily", metadata,
+    sa.Column("org_id", sa.Integer, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("section", sa.String(64), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("day", "org_id", "kind", "section"),  # by day: reports, pruning
+)
+
 schema_version = sa.Table(
     "schema_version", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -322,8 +333,12 @@ def _totp(conn):
     metadata.create_all(conn, tables=[totp_factors, totp_recovery])
 
 
+def _usage(conn):  # usage per organisation and day (issue 17)
+    metadata.create_all(conn, tables=[usage_daily])
+
+
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers, _totp]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers, _totp, _usage]
 # a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
 _MIGRATION_LOCK = 0x67617465  # "gate"
 

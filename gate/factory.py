@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
-from gate import audit, edge_tickets, workdays
+from gate import audit, edge_tickets, usage, workdays
 from gate.build import check_fresh
 from gate.health import StorageProbe
 from gate.identities import Identities
@@ -53,7 +53,8 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
                 counters=counters,
                 storage_probe=StorageProbe(engine, cfg.database_url),
                 calendar=workdays.load(cfg.root / workdays.FILE),
-                refusals=audit.Refusals(engine))
+                refusals=audit.Refusals(engine),
+                usage=usage.Counter(cfg.timezone, enabled=cfg.usage))
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
 
