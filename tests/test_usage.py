@@ -241,3 +241,40 @@ def test_the_command_prints_json_text_and_filters(app):
     assert text.splitlines()[0].startswith("org\tpeople") and "functionality:4" in text
     bad = run("--org", "Нет такой")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
+
+
+# --- the console ---------------------------------------------------------------------------
+
+def test_the_console_shows_usage_with_an_accessible_chart_to_staff_only(app):
+    gate = app.extensions["gate"]
+    org = _org_id(app)
+    counter = usage.Counter(gate.cfg.timezone)
+    now = today(gate.cfg.timezone)
+    counter.add(org, usage.VIEW, "functionality", n=5)
+    counter.add(org, usage.VIEW, "functionality", n=2, day=now - dt.timedelta(days=2))
+    counter.add(org, usage.VIEW, usage.PUBLIC, n=1)
+    counter.add(org, usage.LOCKED, "launches", n=3)
+    counter.flush(gate.engine)
+    for who in (None, "func@client.example"):
+        c = app.test_client()
+        if who:
+            login(c, who)
+        r = c.get("/staff/usage/", headers=HTML)
+        assert r.status_code == (403 if who else 303)
+        assert "Сеть Функ" not in r.get_data(as_text=True)
+    staff = app.test_client()
+    login(staff, "staff@vendor.example")
+    listing = staff.get("/staff/usage/?days=7", headers=HTML).get_data(as_text=True)
+    assert "Функциональность: 7" in listing and "Запуски: 3" in listing
+    assert 'href="/staff/usage/"' in listing  # in the console's menu
+    page = staff.get(f"/staff/orgs/{org}/", headers=HTML)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    start = html.index('<svg class="kb-chart"')
+    svg = html[start:html.index("</svg>", start)]
+    assert 'role="img"' in svg and "<title" in svg and "<desc" in svg and "<polyline" in svg
+    assert "Функциональность: всего 7" in svg and "<script" not in svg and "http" not in svg.replace(
+        'xmlns="http://www.w3.org/2000/svg"', "")
+    assert "<caption>Просмотры по разделам и дням" in html
+    assert f"<th scope=\"row\">{now.strftime('%d.%m.%Y')}</th><td>5</td>" in html
+    assert "Запуски — 3" in html
