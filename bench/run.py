@@ -18,6 +18,7 @@ BENCHES = [
     ("bench.search_eval", "search quality (top-1/top-3) and latency"),
     ("bench.soak", "support requests: 8 clients, 200 requests, kill -9, SMTP outage"),
     ("bench.console_bench", "staff console: /staff/orgs/ with 2 000 organisations, 20 000 people"),
+    ("bench.usage_bench", "usage per organisation: pages/s with counting on vs off, gate and edge"),
 ]
 
 
