@@ -34,7 +34,8 @@ def populate(url: str, tariffs: dict) -> None:
     import sqlalchemy as sa
 
     from gate import accounts
-    from gate.db import audit, invitations, make_engine, migrate, orgs, users
+    from gate.db import audit, invitations, migrate, orgs, users
+    from gate.engine import make_engine
 
     rnd = random.Random(15)
     engine = make_engine(url)

@@ -19,6 +19,7 @@ BENCHES = [
     ("bench.soak", "support requests: 8 clients, 200 requests, kill -9, SMTP outage"),
     ("bench.console_bench", "staff console: /staff/orgs/ with 2 000 organisations, 20 000 people"),
     ("bench.sso_bench", "client portal handoff (/sso/jwt) p50/p99 vs a password login, in process"),
+    ("bench.usage_bench", "usage per organisation: pages/s with counting on vs off, gate and edge"),
 ]
 
 

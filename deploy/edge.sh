@@ -49,6 +49,9 @@ SETTINGS=$(
     USER_DIRECTIVE="$USER_DIRECTIVE" "$PY" -m gate.edge_config
 ) || exit 1
 eval "$SETTINGS"
+# the usage log nginx writes and the gate reads (gate/usage_log.py); empty with GATE_USAGE=0
+GATE_USAGE_LOG=${GATE_USAGE_LOG:-$USAGE_LOG}
+export GATE_USAGE_LOG
 SCHEME=http
 [ -n "${EDGE_TLS_CERT:-}" ] && SCHEME=https
 

@@ -27,6 +27,7 @@ class Identity:
     contract_active: bool = True
     session_id: str | None = None  # sha256 id of the login session, for cookie identities
     admin: bool = False            # manages their own organisation's people (/account/people/)
+    org_id: int = 0                # the organisation's id (usage counts, the edge ticket)
 
 
 def may_see(sections, section: str | None) -> bool:
@@ -75,4 +76,5 @@ def identity_of(user, org, tariffs: dict, today: dt.date,
                     tariff=STAFF_TARIFF if user.is_staff else org.tariff,
                     sections=sections_of(org.tariff, tariffs, user.is_staff, active),
                     staff=user.is_staff, contract_active=active, session_id=session_id,
-                    admin=bool(getattr(user, "is_admin", False)) and not user.is_staff)
+                    admin=bool(getattr(user, "is_admin", False)) and not user.is_staff,
+                    org_id=getattr(org, "id", 0) or 0)

@@ -296,7 +296,7 @@ def identity(conn, user_id: int, tariffs: dict, tz) -> Identity | None:
         .join(orgs, users.c.org_id == orgs.c.id).where(users.c.id == user_id)).first()
     if row is None:
         return None
-    org = SimpleNamespace(name=row.org_name, tariff=row.tariff, until=row.until,
+    org = SimpleNamespace(id=row.org_id, name=row.org_name, tariff=row.tariff, until=row.until,
                           ended_at=row.ended_at)
     return identity_of(row, org, tariffs, today(tz))
 

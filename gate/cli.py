@@ -10,7 +10,7 @@ import sys
 import click
 
 from gate import config as config_mod
-from gate.cli_accounts import org, user
+from gate.cli_accounts import org, usage_command, user
 from gate.cli_common import with_engine
 from gate.cli_tokens import audit_command, token
 
@@ -144,7 +144,7 @@ def digest_command(engine, cfg, email):
         click.echo(line)
 
 
-for group in (org, user, token, audit_command):
+for group in (org, user, token, audit_command, usage_command):
     cli.add_command(group)
 
 

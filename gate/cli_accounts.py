@@ -209,3 +209,32 @@ def user_list(engine, cfg, org_name):
                                              ("disabled", u.disabled), ("invited", u.pending))
                              if on)
             click.echo(f"{u.email}\t{u.org}\t{flags or '-'}")
+
+
+@click.command("usage")
+@click.option("--json", "as_json", is_flag=True, help="as JSON")
+@click.option("--org", "org_name", help="only this organisation (its exact name)")
+@click.option("--days", type=click.IntRange(1, 36500), default=30, show_default=True,
+              help="look back this many days (today included); active = signed in within them")
+@with_engine
+def usage_command(engine, cfg, as_json, org_name, days):
+    """How each client organisation uses the knowledge base: people, active people, last
+    login, views and locked hits per section, searches, support requests (aggregates per day:
+    no person's browsing history). Counts may lag up to a minute."""
+    import json
+
+    from gate import usage
+
+    with engine.connect() as conn:
+        if org_name is not None:
+            accounts.org_by_name(conn, org_name)  # an unknown name is one line, exit status 1
+        rows = usage.report(conn, cfg.timezone, org=org_name, days=days)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    click.echo("org\tpeople\tactive\tlast_login\tviews\tlocked_hits\tsearches\trequests")
+    for r in rows:
+        views = ",".join(f"{k}:{n}" for k, n in r["views"].items()) or "-"
+        locked = ",".join(f"{k}:{n}" for k, n in r["locked_hits"].items()) or "-"
+        click.echo(f"{r['org']}\t{r['people']}\t{r['active_people']}\t{r['last_login'] or '-'}\t"
+                   f"{views}\t{locked}\t{r['searches']}\t{r['requests']}")

@@ -43,6 +43,10 @@ SETTINGS = {
     "GATE_OIDC_CLIENT_ID": ("", "the gate's client id at that provider"),
     "GATE_OIDC_CLIENT_SECRET": ("", "its client secret"),
     "GATE_OIDC_NAME": (OIDC_NAME, "the provider's name on the login button: «Войти через …»"),
+    "GATE_USAGE": ("1", "0: count no usage per organisation (views, locked hits, searches, requests)"),
+    "GATE_USAGE_DAYS": ("400", "days the usage counts per organisation and day are kept"),
+    "GATE_USAGE_FLUSH": ("10", "seconds (0.1-30) between writes of the usage counts to the database"),
+    "GATE_USAGE_LOG": ("<EDGE_DIR>/usage.log in edge mode", "nginx's usage log the gate reads (edge mode)"),
 }
 
 
@@ -89,6 +93,10 @@ class Config:
     @property
     def oidc(self) -> bool:
         return bool(self.oidc_issuer)
+    usage: bool = True
+    usage_days: int = 400
+    usage_flush: float = 10.0
+    usage_log: Path | None = None
 
     @property
     def local(self) -> bool:
@@ -137,6 +145,7 @@ def from_env(env=None) -> Config:
     staff_2fa = env.get("GATE_STAFF_2FA", "0")
     if staff_2fa not in ("0", "1"):
         raise ConfigError(f"GATE_STAFF_2FA must be 0 or 1, not '{staff_2fa}'")
+    usage = _usage_settings(env)
     secret = env.get("GATE_SECRET_KEY")
     if secret is not None and len(secret.encode()) < 32:
         raise ConfigError("GATE_SECRET_KEY must be at least 32 bytes")
@@ -182,6 +191,7 @@ def from_env(env=None) -> Config:
         oidc_client_id=oidc["GATE_OIDC_CLIENT_ID"],
         oidc_client_secret=oidc["GATE_OIDC_CLIENT_SECRET"],
         oidc_name=(env.get("GATE_OIDC_NAME") or "").strip()[:60] or OIDC_NAME,
+        **usage,
     )
 
 
@@ -221,6 +231,27 @@ def _key_url(url: str) -> bool:
     if parts.scheme == "https" and parts.hostname:
         return True
     return parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1")
+
+
+def _usage_settings(env) -> dict:
+    on = env.get("GATE_USAGE", "1")
+    if on not in ("0", "1"):
+        raise ConfigError(f"GATE_USAGE must be 0 or 1, not '{on}'")
+    try:
+        days = int(env.get("GATE_USAGE_DAYS", "400"))
+        if not 1 <= days <= 36500:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("GATE_USAGE_DAYS must be a whole number of days from 1 to 36500") from None
+    try:
+        flush = float(env.get("GATE_USAGE_FLUSH", "10"))
+        if not 0.1 <= flush <= 30:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("GATE_USAGE_FLUSH must be a number of seconds from 0.1 to 30") from None
+    log = env.get("GATE_USAGE_LOG") or None
+    return {"usage": on == "1", "usage_days": days, "usage_flush": flush,
+            "usage_log": Path(log).resolve() if log else None}
 
 
 def _weekly_time(value: str) -> bool:

@@ -9,7 +9,6 @@ schema_version. Times are naive UTC in every database.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy import event
 
 metadata = sa.MetaData()
 # BIGINT on PostgreSQL; plain INTEGER on SQLite, where the v1 schema stays exactly as it was
@@ -259,6 +258,17 @@ sso_tokens = sa.Table(
     sa.Column("expires_at", sa.DateTime, nullable=False, index=True),
 )
 
+# gate.usage: counts per organisation, day, kind and section; no person, address or page
+usage_daily = sa.Table(
+    "usage_daily", metadata,
+    sa.Column("org_id", sa.Integer, nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("section", sa.String(64), nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("day", "org_id", "kind", "section"),  # by day: reports, pruning
+)
+
 schema_version = sa.Table(
     "schema_version", metadata,
     sa.Column("version", sa.Integer, primary_key=True),
@@ -335,8 +345,12 @@ def _sso(conn):
     metadata.create_all(conn, tables=[sso_tokens])
 
 
+def _usage(conn):  # usage per organisation and day (issue 17)
+    metadata.create_all(conn, tables=[usage_daily])
+
+
 # Append new steps; never edit one that has shipped.
-MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers, _totp, _sso]
+MIGRATIONS = [_v1, _v2, _v3, _v4, _limits, _readers, _totp, _sso, _usage]
 # a constant key, held while migrating, so gates starting together on PostgreSQL migrate in turn
 _MIGRATION_LOCK = 0x67617465  # "gate"
 
@@ -355,44 +369,3 @@ def migrate(engine: sa.Engine) -> int:
             step(conn)
             conn.execute(schema_version.insert().values(version=number))
     return len(MIGRATIONS)
-
-
-CONNECT_TIMEOUT = 5  # seconds, PostgreSQL
-
-
-def make_engine(url: str, durable: bool = True) -> sa.Engine:
-    """durable=False: commits do not wait for the disk (SQLite synchronous=NORMAL, PostgreSQL
-    synchronous_commit off); a crash may lose the last moments, never corrupts. For counters
-    only (gate.shared_limits)."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            # FULL: an acknowledged request survives a crash
-            cur.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
-    args = {}
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
-        # a server that does not answer at all (a host gone, packets dropped) fails a request
-        # in seconds (503, gate.web.storage) instead of holding it for the system's TCP timeout
-        args["connect_timeout"] = CONNECT_TIMEOUT
-    engine = sa.create_engine(url, pool_pre_ping=True, connect_args=args)
-    if engine.dialect.name == "postgresql":
-        @event.listens_for(engine, "connect")
-        def _utc_session(dbapi_conn, _record):
-            # Times are stored as naive UTC (TIMESTAMP WITHOUT TIME ZONE); the session speaks
-            # UTC too, so nothing depends on the server's TimeZone setting.
-            cur = dbapi_conn.cursor()
-            cur.execute("SET TIME ZONE 'UTC'")
-            if not durable:
-                cur.execute("SET synchronous_commit TO off")
-            cur.close()
-            dbapi_conn.commit()  # the pool rolls back on return: keep the setting
-    return engine

@@ -58,16 +58,16 @@ def rules(secret: str, editions: dict) -> str:
     lines += [
         "}",
         "",
-        f"# The edition ticket ({t.COOKIE}): <expiry>.<edition>.<mac>, see gate/edge_tickets.py.",
-        "# One regex reads all three parts: $kb_te, $kb_ted and $kb_tm are its named captures,",
+        f"# The edition ticket ({t.COOKIE}): <expiry>.<edition>.<org>.<mac>, see gate/edge_tickets.py.",
+        "# One regex reads all four parts: $kb_te, $kb_ted, $kb_to and $kb_tm are its named captures,",
         "# set when this map is evaluated, which secure_link does first (its MAC argument).",
         f"map $cookie_{t.COOKIE} $kb_ticket_mac {{",
-        f'    "~^(?<kb_te>{t.EXP_PATTERN})\\.(?<kb_ted>{t.EDITION_PATTERN})\\.(?<kb_tm>{t.MAC_PATTERN})$" $kb_tm;',
+        f'    "~^(?<kb_te>{t.EXP_PATTERN})\\.(?<kb_ted>{t.EDITION_PATTERN})\\.(?<kb_to>{t.ORG_PATTERN})\\.(?<kb_tm>{t.MAC_PATTERN})$" $kb_tm;',
         '    default "";',
         "}",
         "# $secure_link: '1' valid, '0' expired, '' absent or wrong.",
         "secure_link $kb_ticket_mac,$kb_te;",
-        f'secure_link_md5 "$kb_te.$kb_ted.{secret}";',
+        f'secure_link_md5 "$kb_te.$kb_ted.$kb_to.{secret}";',
         "",
         "# The edition: a valid ticket's; without one, public for a visitor with neither a session",
         "# nor a ticket, else the gate (it renews the session token and issues a ticket, or",
@@ -133,7 +133,34 @@ def media_types() -> str:
 
 # Values written by this module as nginx directives, not plain words from the settings.
 _DIRECTIVES = ("SECURITY_HEADERS", "HIDE_SECURITY_HEADERS", "USER_DIRECTIVE", "TLS",
-               "GATE_LOCATIONS", "TYPES")
+               "GATE_LOCATIONS", "TYPES", "USAGE_LOG")
+
+
+def usage_log_lines(path: Path | None) -> str:
+    """The usage log the gate reads (gate.usage_log): one line per page nginx served itself to
+    a valid ticket, `<organisation id> <status> <request URI>`, nothing about the person.
+    Buffered: nginx writes it at least every 5 s. None (GATE_USAGE=0): no such log."""
+    if path is None:
+        return "# usage per organisation is not counted (GATE_USAGE=0)"
+    if any(c in str(path) for c in '"\\\n;{}$'):
+        raise ValueError(f"unusable path for the usage log: {path}")
+    return "\n".join([
+        "# Usage per organisation (gate.usage_log): pages nginx served itself (no upstream) to",
+        "# a valid edition ticket; assets are left out.",
+        'map "$secure_link:$upstream_addr:$uri" $kb_usage_log {',
+        '    "~^1::.*(?:/|\\.html)$" 1;',
+        "    default 0;",
+        "}",
+        "log_format kb_usage '$kb_to $status $request_uri';",
+        f'access_log "{path}" kb_usage buffer=32k flush=5s if=$kb_usage_log;',
+    ])
+
+
+def usage_log_path(cfg, run: Path) -> Path | None:
+    """Where nginx writes the usage log and the gate reads it (GATE_USAGE_LOG)."""
+    if not cfg.usage:
+        return None
+    return cfg.usage_log or run / "usage.log"
 
 
 def render(template: str, values: dict) -> str:
@@ -235,6 +262,7 @@ def write(env=None) -> tuple[Path, Path]:
         "HIDE_SECURITY_HEADERS": hidden_security_headers(),
         "GATE_LOCATIONS": gate_locations(),
         "TYPES": media_types(),
+        "USAGE_LOG": usage_log_lines(usage_log_path(cfg, run)),
         **tls,
     }
     text = render((deploy / "nginx.conf.template").read_text(), values)
@@ -245,6 +273,8 @@ def write(env=None) -> tuple[Path, Path]:
 
 
 def main() -> int:
+    from gate import config
+
     try:
         run, conf = write()
     except Exception as exc:  # any problem is one line, never a traceback
@@ -253,6 +283,8 @@ def main() -> int:
         return 1
     print(f"RUN={shlex.quote(str(run))}")
     print(f"CONF={shlex.quote(str(conf))}")
+    usage_log = usage_log_path(config.from_env(), run)
+    print(f"USAGE_LOG={shlex.quote(str(usage_log or ''))}")
     return 0
 
 

@@ -8,7 +8,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from gate import config as config_mod
-from gate import audit, edge_tickets, oidc, workdays
+from gate import audit, edge_tickets, oidc, usage, workdays
 from gate.build import check_fresh
 from gate.health import StorageProbe
 from gate.identities import Identities
@@ -17,8 +17,8 @@ from gate.shared_limits import SharedWindows
 from gate.site import load_site
 from gate.tariffs import load_tariffs
 from gate.throttle import ADDRESS_WINDOW, Throttle
-from gate.views import (auth, changes, feedback, invite, pages, search, second_factor, sso, staff,
-                        support)
+from gate.views import (auth, changes, feedback, invite, org_people, pages, search,
+                        second_factor, sso, staff, support)
 from gate.views import oidc as oidc_views
 from gate.web import csrf, responses, storage, visitor
 from gate.web.fastpath import FastPages
@@ -54,7 +54,8 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
                 counters=counters,
                 storage_probe=StorageProbe(engine, cfg.database_url),
                 calendar=workdays.load(cfg.root / workdays.FILE),
-                refusals=audit.Refusals(engine))
+                refusals=audit.Refusals(engine),
+                usage=usage.Counter(cfg.timezone, enabled=cfg.usage))
     gate.current_editions()  # remembers which manifest these editions came from
     app.extensions["gate"] = gate
     app.extensions["oidc"] = oidc.Provider.from_config(cfg)  # staff sign-in, or None
@@ -65,8 +66,9 @@ def create_app(cfg=None, check_site: bool = True) -> Flask:
     responses.init_app(app)  # security and cache headers on every answer
     storage.init_app(app)    # a full disk or a database away: 503, never 500
     sso.init_app(app, gate)  # the client portal's keys (none: /sso/jwt answers 404)
-    for blueprint in (auth.bp, second_factor.bp, support.bp, search.bp, feedback.bp, changes.bp, staff.bp, invite.bp,
-                      sso.bp, oidc_views.bp, pages.bp):  # pages last: its catch-all
+    for blueprint in (auth.bp, org_people.bp, second_factor.bp, support.bp, search.bp,
+                      feedback.bp, changes.bp, staff.bp, invite.bp, sso.bp, oidc_views.bp,
+                      pages.bp):  # pages last: its catch-all
         app.register_blueprint(blueprint)
     search.warm_up(editions.values())
 

@@ -66,7 +66,7 @@ def _short_waits(conn) -> None:
 
 
 def _restore_waits(conn) -> None:
-    if conn.dialect.name == "sqlite":  # the pool's connections wait 30 s (gate.db.make_engine)
+    if conn.dialect.name == "sqlite":  # the pool's connections wait 30 s (gate.engine.make_engine)
         conn.exec_driver_sql("PRAGMA busy_timeout = 30000")
 
 

@@ -21,8 +21,11 @@ TICK = 10.0            # seconds between rounds: a snapshot is at most REFRESH +
 
 
 class Housekeeper(threading.Thread):
-    def __init__(self, engine, identities, refusals, audit_days: int, interval: float = TICK):
+    def __init__(self, engine, identities, refusals, audit_days: int, interval: float = TICK,
+                 chores=()):
+        """chores: more callables run every tick, each as chore(final) (gate.usage_log.Keeper)."""
         super().__init__(name="housekeeping", daemon=True)
+        self.chores = tuple(chores)
         self.engine, self.identities, self.refusals = engine, identities, refusals
         self.audit_days, self.interval = audit_days, interval
         self._stopping = threading.Event()
@@ -41,6 +44,11 @@ class Housekeeper(threading.Thread):
             except Exception as exc:  # no snapshot yet and the database away: next tick
                 log.warning("could not load the accounts snapshot: %s", exc)
         self.refusals.flush()
+        for chore in self.chores:
+            try:
+                chore(final)
+            except Exception:  # one chore's trouble stops no other
+                log.exception("housekeeping chore failed")
         if final or now >= self._next_use:
             self._next_use = now + TOKEN_USE_EVERY
             self.identities.token_use.flush(self.engine)

@@ -7,6 +7,7 @@ import secrets
 from pathlib import Path
 
 from gate import db
+from gate.engine import make_engine
 
 KEY_FILE = "signing.key"
 
@@ -37,7 +38,7 @@ def signing_key(cfg) -> bytes:
 
 def open_database(cfg):
     Path(cfg.instance).mkdir(parents=True, exist_ok=True)
-    engine = db.make_engine(cfg.database_url)
+    engine = make_engine(cfg.database_url)
     db.migrate(engine)
     return engine
 
@@ -45,4 +46,4 @@ def open_database(cfg):
 def open_counters(cfg):
     """A second engine on the same database for the shared limits' counters (gate.shared_limits):
     its commits do not wait for the disk. The schema comes from open_database."""
-    return db.make_engine(cfg.database_url, durable=False)
+    return make_engine(cfg.database_url, durable=False)

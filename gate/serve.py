@@ -126,7 +126,8 @@ def worker_app():
 
     from gate import config, digest
     from gate.factory import create_app
-    from gate.housekeeping import Housekeeper
+    from gate.housekeeping import TICK, Housekeeper
+    from gate.usage_log import Keeper
     from gate.outbox import Worker
 
     _die_with_parent()
@@ -144,7 +145,10 @@ def worker_app():
     # multiprocessing runs its finalizers when the worker leaves after a graceful stop
     util.Finalize(worker, worker.stop_and_join, args=(OUTBOX_STOP_WAIT,), exitpriority=10)
     # this process's batches of token uses and refusals; the audit log's pruning (idempotent)
-    keeper = Housekeeper(gate.engine, gate.identities, gate.refusals, cfg.audit_days)
+    # and the usage counts per organisation (nginx's usage log too in edge mode: gate.usage_log)
+    counting = Keeper(gate.engine, gate.usage, cfg.timezone, cfg.usage_days, cfg.usage_log)
+    keeper = Housekeeper(gate.engine, gate.identities, gate.refusals, cfg.audit_days,
+                         interval=min(TICK, cfg.usage_flush), chores=[counting])
     keeper.start()
     util.Finalize(keeper, _stop_keeper, args=(keeper,), exitpriority=9)
     # the weekly digest: every process looks, one claims the week (gate.digest); its links need

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from gate import accounts, api_tokens, audit, changes, config, db
+from gate.engine import make_engine
 from gate.clock import utcnow
 from gate.identities import Identities
 from tests.helpers.http import login
@@ -22,7 +23,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def engine(tmp_path):
-    e = db.make_engine(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    e = make_engine(f"sqlite:///{tmp_path / 'a.sqlite3'}")
     db.migrate(e)
     yield e
     e.dispose()
@@ -73,7 +74,7 @@ def test_a_spray_of_addresses_is_bounded_per_minute(engine):
 
 
 def test_refusals_survive_a_database_that_cannot_write_for_a_while(engine, tmp_path):
-    broken = db.make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+    broken = make_engine(f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
     refusals = audit.Refusals(broken, Clock())
     refusals.note("password.refused", "a@b.example", "10.0.0.1")  # no exception
     refusals.engine = engine

@@ -8,7 +8,7 @@ import sys
 
 from gate.db import MIGRATIONS
 
-MIGRATE = "import sys; from gate.db import make_engine, migrate; migrate(make_engine(sys.argv[1]))"
+MIGRATE = "import sys; from gate.db import migrate; from gate.engine import make_engine; migrate(make_engine(sys.argv[1]))"
 
 
 def test_gates_starting_together_on_a_fresh_file_migrate_once(tmp_path):

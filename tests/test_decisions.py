@@ -115,8 +115,11 @@ def test_edge_ticket_is_current_only_for_the_visitors_edition_now(app):
     ident = gate.identities.from_claims(gate.identities.cache.get(
         _session(app, "func@client.example")))
     now = time.time()
-    good = edge_tickets.issue(secret, "functionality", int(now) + 30)
+    good = edge_tickets.issue(secret, "functionality", int(now) + 30, ident.org_id)
     assert ticket_current(secret, good, ident, now)
+    # another organisation's ticket (nginx would count the pages for it): replaced
+    assert not ticket_current(secret, edge_tickets.issue(secret, "functionality", int(now) + 30,
+                                                         ident.org_id + 1), ident, now)
     assert not ticket_current(secret, edge_tickets.issue(secret, "all", int(now) + 30), ident, now)
     assert not ticket_current(secret, good, ident, now + 31)
     assert not ticket_current(secret, None, ident, now)

@@ -19,7 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from gate import accounts, digest, outbox
-from gate.db import digest_runs, digest_subscriptions, make_engine, outbox as outbox_t, users
+from gate.db import digest_runs, digest_subscriptions, outbox as outbox_t, users
+from gate.engine import make_engine
 from gate.sections import SECTIONS
 from tests.helpers.http import csrf_of, login
 from tests.helpers.project import make_project, marker, PASSWORD, TEST_TARIFFS

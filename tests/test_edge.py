@@ -128,14 +128,16 @@ def test_a_session_without_its_ticket_gets_one_from_the_gate(edge):
 
 def test_forged_or_foreign_tickets_go_to_the_gate(edge):
     cookies = edge.login("func@client.example")
-    exp, edition, mac = cookies["kb_edge"].split(".")
+    exp, edition, org, mac = cookies["kb_edge"].split(".")
     mac_changed = ("A" if mac[0] != "A" else "B") + mac[1:]
     other_key = edge_tickets.issue(edge_tickets.ticket_secret(b"k" * 32), "all", int(exp))
-    for bad in (f"{exp}.all.{mac}",                       # another edition, same mac
-                f"{int(exp) + 3600}.{edition}.{mac}",     # a later expiry, same mac
-                f"{exp}.{edition}.{mac_changed}",             # a changed mac
+    for bad in (f"{exp}.all.{org}.{mac}",                 # another edition, same mac
+                f"{int(exp) + 3600}.{edition}.{org}.{mac}",  # a later expiry, same mac
+                f"{exp}.{edition}.{org}.{mac_changed}",   # a changed mac
+                f"{exp}.all.{int(org) + 1}.{mac}",        # another organisation, same mac
+                f"{exp}.all.{mac}",                       # the three parts of before
                 other_key,                                # signed with another secret
-                f"{exp}.../launches.{mac}", "garbage", cookies["kb_edge"] + "x", ""):
+                f"{exp}.../launches.{org}.{mac}", "garbage", cookies["kb_edge"] + "x", ""):
         sent = {"kb_session": cookies["kb_session"], "kb_edge": bad}
         r = edge.get(page_url("launches"), headers=HTML, cookies=sent)
         assert r.status == 403 and r.by_gate, (bad, r)

@@ -26,22 +26,35 @@ def test_a_ticket_opens_its_edition_through_its_expiry_second():
 
 
 @pytest.mark.parametrize("change", [
-    lambda e, ed, m: f"{e}.all.{m}",
-    lambda e, ed, m: f"{int(e) + 1}.{ed}.{m}",
-    lambda e, ed, m: f"{e}.{ed}.{'B' if m[0] == 'A' else 'A'}{m[1:]}",
-    lambda e, ed, m: f"{e}.{ed}.{m[:-1]}{chr(ord(m[-1]) + 1)}",  # same digest, other spelling
-    lambda e, ed, m: f"{e}.{ed}.{m}=",
-    lambda e, ed, m: f"{e}.{ed}",
-    lambda e, ed, m: f"{e}.../{ed}.{m}",
-    lambda e, ed, m: f" {e}.{ed}.{m}",
-    lambda e, ed, m: f"{e}.{ed}.{m}\n",
-    lambda e, ed, m: "",
+    lambda e, ed, o, m: f"{e}.all.{o}.{m}",
+    lambda e, ed, o, m: f"{int(e) + 1}.{ed}.{o}.{m}",
+    lambda e, ed, o, m: f"{e}.{ed}.{int(o) + 1}.{m}",  # another organisation's count
+    lambda e, ed, o, m: f"{e}.{ed}.0{o}.{m}",
+    lambda e, ed, o, m: f"{e}.{ed}.{m}",  # the three-part ticket of before
+    lambda e, ed, o, m: f"{e}.{ed}.{o}.{'B' if m[0] == 'A' else 'A'}{m[1:]}",
+    lambda e, ed, o, m: f"{e}.{ed}.{o}.{m[:-1]}{chr(ord(m[-1]) + 1)}",  # same digest, other spelling
+    lambda e, ed, o, m: f"{e}.{ed}.{o}.{m}=",
+    lambda e, ed, o, m: f"{e}.{ed}.{o}",
+    lambda e, ed, o, m: f"{e}.../{ed}.{o}.{m}",
+    lambda e, ed, o, m: f" {e}.{ed}.{o}.{m}",
+    lambda e, ed, o, m: f"{e}.{ed}.{o}.{m}\n",
+    lambda e, ed, o, m: "",
 ])
 def test_a_changed_ticket_opens_nothing(change):
     now = int(time.time())
-    exp, edition, mac = edge_tickets.issue(SECRET, "functionality", now + 45).split(".")
-    assert edge_tickets.edition_of(SECRET, change(exp, edition, mac), now) is None
+    exp, edition, org, mac = edge_tickets.issue(SECRET, "functionality", now + 45, 17).split(".")
+    assert edge_tickets.edition_of(SECRET, change(exp, edition, org, mac), now) is None
     assert edge_tickets.edition_of(SECRET, None, now) is None
+
+
+def test_a_ticket_names_the_organisation_it_counts_for():
+    now = 1_800_000_000
+    ticket = edge_tickets.issue(SECRET, "functionality", now + 45, 17)
+    assert ticket.split(".")[2] == "17"
+    assert edge_tickets.read(SECRET, ticket, now) == ("functionality", 17)
+    assert edge_tickets.read(SECRET, edge_tickets.issue(SECRET, "public", now + 45), now) == ("public", 0)
+    with pytest.raises(ValueError):
+        edge_tickets.issue(SECRET, "all", now, -1)
 
 
 def test_the_secret_is_derived_and_never_the_signing_key():
@@ -113,6 +126,10 @@ def test_a_session_without_a_ticket_gets_one_and_a_right_one_is_left_alone(edge_
     r = client.get("/launches/")  # a page the fast path would serve: it must set the ticket
     assert r.status_code == 200
     assert edge_tickets.edition_of(_secret(edge_app), _ticket(client), time.time()) == "all"
+    with edge_app.extensions["gate"].engine.connect() as conn:
+        from gate import accounts
+        org_id = accounts.org_by_name(conn, "Сеть Старт").id
+    assert edge_tickets.read(_secret(edge_app), _ticket(client), time.time())[1] == org_id
     again = client.get("/launches/")
     assert again.status_code == 200
     assert not any(h.startswith(edge_tickets.COOKIE) for h in again.headers.getlist("Set-Cookie"))

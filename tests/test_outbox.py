@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from gate import outbox, requests_store
-from gate.db import make_engine, migrate, outbox as outbox_t
+from gate.db import migrate, outbox as outbox_t
+from gate.engine import make_engine
 from tests.helpers.http import login
 from tests.helpers.mail import deliver_with_workers
 from tests.helpers.project import make_config

@@ -20,8 +20,9 @@ import sqlalchemy as sa
 
 from gate import accounts, outbox, requests_store
 from gate.clock import utcnow
-from gate.db import (MIGRATIONS, make_engine, migrate, orgs, outbox as outbox_t, schema_version,
-                     sessions, support_requests, users)
+from gate.db import (MIGRATIONS, migrate, orgs, outbox as outbox_t, schema_version, sessions,
+                     support_requests, users)
+from gate.engine import make_engine
 from tests.helpers.http import csrf_of, login
 from tests.helpers.mail import deliver_with_workers
 from tests.helpers.processes import SERVER_TIMEZONE

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from gate import accounts, digest, outbox
-from gate.db import digest_runs, feedback, make_engine
+from gate.db import digest_runs, feedback
+from gate.engine import make_engine
 from tests.helpers import totp
 from tests.helpers.http import csrf_of, login
 from tests.helpers.project import make_config, marker, populate

@@ -227,7 +227,8 @@ def test_a_jti_is_used_once_across_processes_and_pruned_once_expired(database_ur
     import datetime as dt
 
     from gate.clock import utcnow
-    from gate.db import make_engine, migrate, sso_tokens
+    from gate.db import migrate, sso_tokens
+    from gate.engine import make_engine
     from zoneinfo import ZoneInfo
 
     from gate.audit import Refusals

@@ -18,7 +18,7 @@ import pyotp
 import pytest
 
 from gate import accounts, totp
-from gate.db import make_engine
+from gate.engine import make_engine
 from tests.helpers.project import PASSWORD
 
 

@@ -33,7 +33,7 @@ ROUTES = [
     ("POST", "/staff/people/{user}/totp-reset"),
     ("GET", "/staff/people/{user}/forget"), ("POST", "/staff/people/{user}/forget"),
     ("GET", "/staff/tokens/"), ("POST", "/staff/tokens/1/revoke"), ("GET", "/staff/requests/"),
-    ("GET", "/staff/audit/"),
+    ("GET", "/staff/audit/"), ("GET", "/staff/usage/"),
     ("GET", "/staff/no-such-page"), ("POST", "/staff/no-such-page"), ("GET", "/staff/orgs/999999/"),
     ("GET", "/staff"), ("PUT", "/staff/orgs/"), ("DELETE", "/staff/people/{user}/"),
 ]

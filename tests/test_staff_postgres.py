@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from gate import accounts, audit, changes, console, db
+from gate.engine import make_engine
 from tests.helpers.http import csrf_of, login
 from tests.helpers.project import make_config, populate
 
@@ -44,7 +45,7 @@ def url(request, tmp_path):
 
 
 def test_a_database_of_the_previous_release_is_upgraded(url):
-    e = db.make_engine(url)
+    e = make_engine(url)
     try:
         _previous_release(e)
         assert db.migrate(e) == len(db.MIGRATIONS) >= 4

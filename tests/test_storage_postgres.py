@@ -178,7 +178,7 @@ def test_real_postgresql_faults_are_classified(cluster):
     lock timeout, a connection terminated by the administrator."""
     import sqlalchemy as sa
 
-    from gate.db import make_engine
+    from gate.engine import make_engine
     from gate.storage_errors import BUSY, READONLY, UNAVAILABLE, classify
 
     engine = make_engine(cluster.create_database("faults"))

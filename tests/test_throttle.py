@@ -19,7 +19,8 @@ def made(request, tmp_path):
     if request.param == "memory":
         yield make()
         return
-    from gate.db import make_engine, migrate
+    from gate.db import migrate
+    from gate.engine import make_engine
     from gate.shared_limits import SharedWindows
 
     engine = make_engine(f"sqlite:///{tmp_path / 'limits.sqlite3'}", durable=False)

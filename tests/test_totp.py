@@ -10,7 +10,8 @@ import pyotp
 import pytest
 
 from gate import totp
-from gate.db import make_engine, migrate, users
+from gate.db import migrate, users
+from gate.engine import make_engine
 from gate.clock import utcnow
 from gate.db import orgs
 

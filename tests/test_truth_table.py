@@ -155,22 +155,26 @@ def ticket_cases():
     """(description, kb_edge cookie value, the edition it opens or None)."""
     now = int(time.time())
     good = _ticket("launches+maintenance", now + 45)
-    exp, edition, mac = good.split(".")
+    exp, edition, org, mac = good.split(".")
     return [
         ("valid", good, "launches+maintenance"),
+        ("valid, of an organisation", edge_tickets.issue(SECRET, "all", now + 45, 4711), "all"),
         ("expired", _ticket("all", now - 2), None),
         ("other secret", _ticket("all", secret=edge_tickets.ticket_secret(b"x" * 32)), None),
-        ("other edition, same mac", f"{exp}.all.{mac}", None),
-        ("later expiry, same mac", f"{int(exp) + 1000}.{edition}.{mac}", None),
-        ("changed mac", f"{exp}.{edition}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}", None),
+        ("other edition, same mac", f"{exp}.all.{org}.{mac}", None),
+        ("later expiry, same mac", f"{int(exp) + 1000}.{edition}.{org}.{mac}", None),
+        ("other organisation, same mac", f"{exp}.{edition}.{int(org) + 1}.{mac}", None),
+        ("organisation with a leading zero", f"{exp}.{edition}.0{org}.{mac}", None),
+        ("no organisation (the tickets of before)", f"{exp}.{edition}.{mac}", None),
+        ("changed mac", f"{exp}.{edition}.{org}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}", None),
         # the same digest spelled otherwise (bits nginx's base64 decoder ignores)
-        ("non-canonical mac", f"{exp}.{edition}.{mac[:-1]}{chr(ord(mac[-1]) + 1)}", None),
-        ("short mac", f"{exp}.{edition}.{mac[:-1]}", None),
-        ("padded mac", f"{exp}.{edition}.{mac}==", None),
-        ("path in the edition", f"{exp}.../all.{mac}", None),
-        ("upper-case edition", f"{exp}.ALL.{mac}", None),
-        ("two dots", f"{exp}..{edition}.{mac}", None),
-        ("no expiry", f".{edition}.{mac}", None),
+        ("non-canonical mac", f"{exp}.{edition}.{org}.{mac[:-1]}{chr(ord(mac[-1]) + 1)}", None),
+        ("short mac", f"{exp}.{edition}.{org}.{mac[:-1]}", None),
+        ("padded mac", f"{exp}.{edition}.{org}.{mac}==", None),
+        ("path in the edition", f"{exp}.../all.{org}.{mac}", None),
+        ("upper-case edition", f"{exp}.ALL.{org}.{mac}", None),
+        ("two dots", f"{exp}..{edition}.{org}.{mac}", None),
+        ("no expiry", f".{edition}.{org}.{mac}", None),
         ("empty", "", None),
         ("garbage", "garbage", None),
     ]

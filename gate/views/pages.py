@@ -21,6 +21,9 @@ bp = Blueprint("pages", __name__)
 
 
 def locked(section: str) -> Response:
+    identity = g.get("identity")
+    if identity is not None:  # a hit on a section the tariff lacks, per organisation
+        current_gate().usage.locked(identity.org_id, section)
     opening = tariffs_opening(current_gate().tariffs, section)
     return render_in_site("Раздел недоступен", "locked.html", status=403,
                           section_key=section, section_title=SECTIONS[section],
@@ -63,6 +66,8 @@ def page(path):
     if file is None:
         return not_found()
     st = os.stat(file)
+    if g.identity is not None:
+        current_gate().usage.page(g.identity.org_id, norm)
     resp = send_file(file, conditional=True, etag=etag(st).strip('"'), max_age=None)
     for name, value in file_headers(file, st, norm, production=not current_gate().cfg.local):
         if name not in ("Content-Length", "ETag", "Last-Modified"):  # send_file's own (ranges)

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
 
+from gate import usage
 from gate.access import edition_for
 from gate.clock import utcnow as _now
 from gate.db import search_misses
@@ -265,6 +266,9 @@ def api_search():
         return _error(503, "Поиск временно недоступен. Попробуйте ещё раз позже.")
     # a gap: nothing found, or the best article lacks most of the query's words
     _record(query, name, bool(results) and 2 * len(results[0]["missing"]) <= words)
+    identity = g.get("identity")
+    if identity is not None and not _from_support_form():  # per organisation, in memory
+        _gate().usage.add(identity.org_id, usage.SEARCH)
     return _json({"query": query, "results": results})
 
 

@@ -7,6 +7,7 @@ from flask import Blueprint, Response, g, request
 
 from gate import contacts
 from gate import feedback as feedback_store
+from gate import usage
 from gate import requests_store as store
 from gate.clock import utcnow
 from gate.db import attachments, users
@@ -57,6 +58,7 @@ def new():
     number = store.create(gate.engine, gate.cfg, gate.tariffs, g.identity,
                           fields, form.files, base, gate.calendar)
     gate.poke_outbox()
+    gate.usage.add(g.identity.org_id, usage.REQUEST)  # per organisation, in memory
     search.note_support_request()  # what was searched just before did not answer it
     return see_other(f"/support/{number}/")
 

@@ -94,6 +94,8 @@ class FastPages:
             f.close()
             self._files.pop((edition, norm), None)
             return self.app(environ, start_response)
+        if identity is not None:  # in memory, flushed by the housekeeping thread (gate.usage)
+            self.gate.usage.page(identity.org_id, norm)
         if environ.get("HTTP_IF_NONE_MATCH") == etag:
             f.close()
             start_response("304 Not Modified", [h for h in headers if h[0] not in

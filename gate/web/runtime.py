@@ -42,6 +42,7 @@ class Gate:
     calendar: object = None       # gate.workdays.WorkingDays of the workaround deadlines
     refusals: Refusals | None = None  # refused attempts, audited with bounded growth
     limits: Windows = field(default_factory=Windows)  # the console's and invitations' rates
+    usage: object = None          # gate.usage.Counter: usage per organisation, flushed in the background
     _manifest_stamp: tuple = ()
     _next_check: float = 0.0
 

@@ -65,7 +65,7 @@ def ticket_current(secret: str, ticket: str | None, identity: Identity | None,
     if identity is None:
         return ticket is None
     now = time.time() if now is None else now
-    return edge_tickets.edition_of(secret, ticket, now) == edition_for(identity)
+    return edge_tickets.read(secret, ticket, now) == (edition_for(identity), identity.org_id)
 
 
 def cookie_flags(cfg, path: str = "/") -> dict:
@@ -126,7 +126,9 @@ def _edge_ticket(gate, response):
             response.delete_cookie(edge_tickets.COOKIE, **cookie_flags(gate.cfg))
         return
     exp = min(claims["exp"], int(time.time()) + tokens.SESSION_TTL)
-    response.set_cookie(edge_tickets.COOKIE, edge_tickets.issue(gate.ticket_secret, edition, exp),
+    org_id = g.identity.org_id if g.get("identity") is not None else 0
+    response.set_cookie(edge_tickets.COOKIE, edge_tickets.issue(gate.ticket_secret, edition, exp,
+                                                                org_id),
                         max_age=SESSION_LIFETIME, **cookie_flags(gate.cfg))
 
 

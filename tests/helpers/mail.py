@@ -144,7 +144,7 @@ def deliver_with_workers(database_url: str, cfg, workers: int = 4, seconds: floa
     import sqlalchemy as sa
 
     from gate import outbox
-    from gate.db import make_engine
+    from gate.engine import make_engine
     from gate.db import outbox as outbox_t
 
     engines = [make_engine(database_url), make_engine(database_url)]

@@ -1,7 +1,7 @@
 """The staff console under /staff/: organisations, people, invitations, API tokens, support
-requests and the audit log, for staff only (`guard` runs before everything else)."""
+requests, the audit log and usage per organisation, for staff only (`guard` runs before everything else)."""
 
-from gate.views.staff import orgs, people, records  # noqa: F401  (their routes)
+from gate.views.staff import orgs, people, records, usage  # noqa: F401  (their routes)
 from gate.views.staff.common import bp, guard
 
 __all__ = ["bp", "guard"]

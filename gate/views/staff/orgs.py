@@ -9,6 +9,7 @@ from gate import changes, console
 from gate.access import contract_active
 from gate.accounts import AccountError, Unknown, org_by_id
 from gate.clock import today
+from gate.views.staff import usage
 from gate.views.staff.common import ID, actor, bp, done, page, page_arg, refused
 from gate.views.staff.forms import InviteForm, OrgAddForm, OrgSetForm, tariff_choices
 from gate.web.responses import message
@@ -56,6 +57,7 @@ def _org_page(org_id, form=None, status=200, error=None):
             return message("Не найдено", "Такой организации нет.", status=404,
                            link=("/staff/orgs/", "Все организации"))
         people = console.people_page(conn, org_id=org_id)
+        used = usage.for_org(conn, org_id)
     if form is None:
         form = OrgSetForm(formdata=None, tariff=row.tariff,
                           until=row.until.isoformat() if row.until else "",
@@ -65,7 +67,7 @@ def _org_page(org_id, form=None, status=200, error=None):
     active = contract_active(row.until, row.ended_at, today(gate.cfg.timezone))
     return page(f"Организация «{row.name}»", "staff_org.html", status=status, org=row,
                 active=active, form=form, invite=invite, people=people, error=error,
-                tariffs=gate.tariffs)
+                tariffs=gate.tariffs, usage=used)
 
 
 @bp.route(f"/orgs/<{ID}:org_id>/")
