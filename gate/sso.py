@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from dataclasses import dataclass
 
 import jwt
@@ -99,11 +100,12 @@ def verify(token: str | None, keys: KeyRing, issuer: str, audience: str, now: fl
     if not all(isinstance(v, str) and 0 < len(v) <= 254 for v in (email, org, jti)):
         raise Refused("claims")
     return Claims(email=email.strip().lower(), org=org.strip(), jti=jti, issuer=claims["iss"],
-                  expires=int(claims["exp"]))
+                  expires=math.ceil(claims["exp"]))
 
 
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number: NaN compares false with everything and would pass every time check."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def time_problem(claims: dict, now: float) -> str | None:
@@ -137,9 +139,12 @@ def use_once(conn, claims: Claims) -> None:
 
 
 def prune(engine, now: dt.datetime) -> int:
-    """Forgets the jtis of tokens that have expired (they are refused for that anyway)."""
+    """Forgets the jtis of tokens that have expired (they are refused for that anyway), MAX_AGE
+    after their expiry: a host whose clock runs ahead must not forget a jti another host still
+    accepts."""
     with engine.begin() as conn:
-        return conn.execute(sso_tokens.delete().where(sso_tokens.c.expires_at < now)).rowcount
+        return conn.execute(sso_tokens.delete().where(
+            sso_tokens.c.expires_at < now - dt.timedelta(seconds=MAX_AGE))).rowcount
 
 
 # --- who may sign in --------------------------------------------------------------------------

@@ -80,6 +80,10 @@ HOSTILE = [
     ("iat-31s-ahead", lambda: RSA.mint(iat=_now() + 31, exp=_now() + 200), "issued-ahead"),
     ("exp-too-far", lambda: RSA.mint(exp=_now() + 301), "lives-too-long"),
     ("iat-string", lambda: RSA.mint(iat="1700000000"), "claims"),
+    ("iat-nan", lambda: RSA.mint(iat=float("nan"), exp=_now() + 10 * 365 * 86400), "claims"),
+    ("exp-nan", lambda: RSA.mint(iat=float("nan"), exp=float("nan")), "claims"),
+    ("nbf-nan", lambda: RSA.mint(nbf=float("nan")), "claims"),
+    ("exp-infinite", lambda: RSA.mint(exp=float("inf")), "claims"),
     ("wrong-iss", lambda: RSA.mint(iss="https://evil.example"), "issuer"),
     ("wrong-aud", lambda: RSA.mint(aud="https://evil.example"), "audience"),
     ("email-not-string", lambda: RSA.mint(email=["a@b.example"]), "claims"),
@@ -247,15 +251,18 @@ def test_a_jti_is_used_once_across_processes_and_pruned_once_expired(database_ur
         other_issuer = sso.Claims(**{**token.__dict__, "issuer": "https://other.example"})
         with other.begin() as conn:
             sso.use_once(conn, other_issuer)  # a jti is unique per issuer
-        old = sso.Claims(**{**token.__dict__, "jti": "j-0", "expires": now - 10})
+        old = sso.Claims(**{**token.__dict__, "jti": "j-0", "expires": now - sso.MAX_AGE - 10})
+        recent = sso.Claims(**{**token.__dict__, "jti": "j-2", "expires": now - 10})
         with one.begin() as conn:
             sso.use_once(conn, old)
+            sso.use_once(conn, recent)  # expired, but another host's clock may be behind
 
         identities = Identities(one, b"k" * 32, {}, ZoneInfo("Europe/Moscow"))
         Housekeeper(one, identities, Refusals(one), audit_days=365).tick()
         with one.connect() as conn:
             left = conn.execute(sso_tokens.select()).all()
-        assert len(left) == 2 and all(r.expires_at > utcnow() - dt.timedelta(seconds=1) for r in left)
+        assert len(left) == 3 and all(r.expires_at > utcnow() - dt.timedelta(seconds=sso.MAX_AGE)
+                                      for r in left)
     finally:
         one.dispose()
         other.dispose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, request
 
 from gate import accounts, changes, sso
@@ -28,7 +29,6 @@ from gate.web.signin import client_address
 from gate.web.storage import on_storage_fault
 
 bp = Blueprint("sso", __name__)
-ACTOR = changes.Actor("sso")  # who creates a person on their first sign-in from the portal
 # (limit, window seconds): every handoff from one address; verified handoffs of one person
 RATE_LIMIT = {"address": (60, 60), "person": (10, 60)}
 
@@ -113,11 +113,19 @@ def _sign_in(claims: sso.Claims, settings, next_path: str):
     gate = current_gate()
     if not sso.valid_email(claims.email):
         return _refused("bad-email", claims.email)
-    try:
-        with gate.engine.begin() as conn:  # one commit: the jti noted, the person signed in
-            step, started, row, refusal = _decide_and_start(conn, claims, settings)
-    except sso.Refused as replayed:
-        return _refused(replayed.reason, claims.email)
+    for attempt in (1, 2):
+        try:
+            with gate.engine.begin() as conn:  # one commit: the jti noted, the person signed in
+                step, started, row, refusal = _decide_and_start(conn, claims, settings)
+            break
+        except sso.Refused as replayed:
+            return _refused(replayed.reason, claims.email)
+        except (sa.exc.IntegrityError, accounts.AccountError):
+            # two first sign-ins of one new person at once (two tabs, two tokens): the other
+            # created them first and everything here was rolled back, jti included; the second
+            # attempt finds the person
+            if attempt == 2:
+                raise
     if refusal is not None:
         reason, org_id, user_id = refusal
         return _refused(reason, claims.email, org_id, user_id)
@@ -134,7 +142,9 @@ def _decide_and_start(conn, claims: sso.Claims, settings):
     org, person, row = sso.facts(conn, claims, today(current_gate().cfg.timezone))
     verdict = sso.decide(org, person, settings.create)
     if verdict == sso.CREATE:
-        user_id = changes.user_add(conn, ACTOR, claims.email, None, org=sso.org_name(conn, org.id))
+        # the audit's actor is the person, created by their own first sign-in from the portal
+        actor = changes.Actor(claims.email, client_address())
+        user_id = changes.user_add(conn, actor, claims.email, None, org=sso.org_name(conn, org.id))
         row = accounts.user_by_id(conn, user_id)
     elif verdict != sso.SIGN_IN:
         return None, None, row, (verdict, org.id if org else None, row.id if row else None)

@@ -144,7 +144,7 @@ def test_a_new_person_of_a_known_organisation_is_created(sso_app):
     r = _handoff(app.test_client(), mint(SECRET, email="New.Person@Client.Example"))
     assert r.status_code == 303 and _session_set(r)
     [added] = _audit(app, "user.add")
-    assert (added.actor, added.target) == ("sso", "new.person@client.example")
+    assert (added.actor, added.target) == ("new.person@client.example",) * 2
     again = _handoff(app.test_client(), mint(SECRET, email="new.person@client.example"))
     assert again.status_code == 303 and len(_audit(app, "user.add")) == 1
     # signed in from the portal, so no pending invitation (it has no password here either)
@@ -152,6 +152,27 @@ def test_a_new_person_of_a_known_organisation_is_created(sso_app):
         [person] = console.people_page(conn, q="new.person").rows
         assert not person["invited"]
         assert not console.people_page(conn, q="new.person", state="invited").total
+
+
+def test_two_first_sign_ins_of_one_new_person_at_once_both_get_in(sso_app, monkeypatch):
+    """The other handoff created the person between this one's look and its insert (two tabs on
+    PostgreSQL): everything here is rolled back, jti included, and done again."""
+    from gate import sso
+
+    app = sso_app()
+    email = "twice@client.example"
+    assert _handoff(app.test_client(), mint(SECRET, email=email)).status_code == 303
+    real, calls = sso.facts, []
+
+    def as_before_the_other_committed(conn, claims, today):
+        calls.append(claims.email)
+        org, person, row = real(conn, claims, today)
+        return (org, None, None) if len(calls) == 1 else (org, person, row)
+
+    monkeypatch.setattr(sso, "facts", as_before_the_other_committed)
+    r = _handoff(app.test_client(), mint(SECRET, email=email))
+    assert r.status_code == 303 and _session_set(r) and len(calls) == 2
+    assert len(_audit(app, "user.add")) == 1 and len(_audit(app, "sso.login")) == 2
 
 
 def test_sso_create_off_refuses_new_people(sso_app):
