@@ -328,6 +328,17 @@ def _enrolled_person(driver, server) -> str:
     return email
 
 
+def _org_admin(driver, server):
+    """A new admin of Сеть Старт on their people page (with a pending invitation listed)."""
+    email = f"admin-{secrets.token_hex(4)}@client.example"
+    server.cli("user", "add", email, "--org", "Сеть Старт", "--password-stdin",
+               stdin=PASSWORD + "\n")
+    server.cli("user", "admin", email)
+    server.cli("user", "invite", f"new-{secrets.token_hex(4)}@client.example",
+               "--org", "Сеть Старт")
+    log_in(driver, server, email, "/account/people/")
+
+
 def _login_code(driver, server):
     """The login's second step: the password was right, the code is asked."""
     from selenium.webdriver.common.by import By
@@ -366,6 +377,12 @@ PAGE_KINDS = {
     "second factor enrolment": _as(START_USER, "/account/totp"),
     "recovery codes": _enrolled_person,
     "login code": _login_code,
+    "organisation's people": _org_admin,
+    "console usage": _as(STAFF_USER, "/staff/usage/"),
+    "console organisations": _as(STAFF_USER, "/staff/orgs/"),
+    "console people": _as(STAFF_USER, "/staff/people/"),
+    "console audit": _as(STAFF_USER, "/staff/audit/"),
+    "console tokens": _as(STAFF_USER, "/staff/tokens/"),
 }
 
 
