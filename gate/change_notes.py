@@ -168,7 +168,7 @@ def revoke_keys(conn, user_id: int) -> None:
 def key_owner(engine, secret: bytes, key: str) -> int | None:
     """The id of the person whose current feed key `key` is, or None."""
     row_id, _, mac = (key or "").partition(".")
-    if not row_id.isdigit() or len(row_id) > 9 or len(mac) != 40:
+    if not (row_id.isascii() and row_id.isdigit()) or len(row_id) > 9 or len(mac) != 40:
         return None
     with engine.connect() as conn:
         row = conn.execute(sa.select(feed_keys).where(feed_keys.c.id == int(row_id))).first()

@@ -85,7 +85,7 @@ def unsubscribe_token(key: bytes, user_id: int) -> str:
 
 def token_user(key: bytes, token: str) -> int | None:
     user_id, _, _ = (token or "").partition(".")
-    if not user_id.isdigit() or len(user_id) > 9:
+    if not (user_id.isascii() and user_id.isdigit()) or len(user_id) > 9:
         return None
     return int(user_id) if hmac.compare_digest(unsubscribe_token(key, int(user_id)), token) else None
 

@@ -195,7 +195,7 @@ def hidden_security_headers() -> str:
 
 def _port(env, name: str, default: int) -> int:
     value = env.get(name) or str(default)
-    if not value.isdigit() or not 0 < int(value) < 65536:
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
         raise ValueError(f"{name} must be a port number from 1 to 65535, not {value!r}")
     return int(value)
 

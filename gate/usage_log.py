@@ -31,7 +31,7 @@ MAX_READ = 8 << 20  # bytes read in one round; the rest waits for the next tick
 def parse(line: str) -> tuple[int, str] | None:
     """(organisation id, normalized path) of a page view line, or None."""
     parts = line.split(" ", 2)
-    if len(parts) != 3 or not parts[0].isdigit() or parts[1] not in ("200", "304"):
+    if len(parts) != 3 or not (parts[0].isascii() and parts[0].isdigit()) or parts[1] not in ("200", "304"):
         return None
     path = normalize_path(unquote(parts[2].split("?", 1)[0]))
     return (int(parts[0]), path) if path is not None and int(parts[0]) > 0 else None

@@ -127,7 +127,7 @@ def _own_org_id(conn) -> int:
 
 def _page_arg() -> int:
     value = request.args.get("page", "1")
-    return int(value) if value.isdigit() and len(value) < 7 else 1
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 7 else 1
 
 
 def _when(value):
@@ -147,10 +147,10 @@ def invite():
     try:
         with gate.engine.begin() as conn:
             admin = _admin_row(conn)
-            _not_elsewhere(conn, admin, email)
-            wait = _limited()
+            wait = _limited()  # first: probing addresses costs a try like inviting does
             if wait is not None:
                 return wait
+            _not_elsewhere(conn, admin, email)
             sent = changes.user_invite(conn, _actor(), gate.cfg, _base_url(), email,
                                        org=_org_name(conn, admin.org_id))
     except _Refused as exc:
@@ -171,7 +171,7 @@ def _not_elsewhere(conn, admin, email: str) -> None:
     row = conn.execute(sa.select(users.c.org_id, users.c.is_staff, users.c.erased_at)
                        .where(users.c.email == email)).first()
     if row is not None and (row.org_id != admin.org_id or row.is_staff or row.erased_at):
-        raise _Refused(422, "Этот адрес нельзя пригласить в вашу организацию. Если человек "
+        raise _Refused(404, "Этот адрес нельзя пригласить в вашу организацию. Если человек "
                             "перешёл к вам из другой организации, обратитесь в поддержку.")
 
 

@@ -39,7 +39,8 @@ def _expected(role: str, action: str, target: str) -> int:
     if role == "ended-admin" and action in ("invite", "resend"):
         return 403  # the contract has ended: no invitations
     if action == "invite":  # the target is an e-mail: a colleague's (renewed) or a new one
-        return 303 if target in ("own", "unknown") else 422
+        # another organisation's or staff's address: 404, as for their people (the contract)
+        return {"own": 303, "unknown": 303, "self": 422}.get(target, 404)
     if target == "own":
         return 303
     return 403 if target == "self" else 404

@@ -26,7 +26,7 @@ WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 220, 44, 150, 12, 28
 
 def _days() -> int:
     value = request.args.get("days", "30")
-    return int(value) if value.isdigit() and int(value) in PERIODS else 30
+    return int(value) if value.isascii() and value.isdigit() and int(value) in PERIODS else 30
 
 
 def section_title(key: str) -> str:
