@@ -34,6 +34,7 @@ from joserfc.jws import JWSRegistry
 TIMEOUT = 5            # seconds for each request to the provider
 STATE_TTL = 600        # seconds between the redirect to the provider and its callback
 JWKS_REFETCH = 60      # an unknown `kid` fetches the keys again at most this often
+DISCOVERY_RETRY = 30   # a failed discovery answers 503 at once for this long, then is tried again
 LEEWAY = 60            # seconds of clock difference with the provider
 SCOPE = "openid email"
 # the provider's published keys only: never HS256 (a key the client shares) or none
@@ -110,6 +111,7 @@ class Provider:
     _metadata: dict | None = field(default=None, repr=False)
     _keys: KeySet | None = field(default=None, repr=False)
     _refetched_at: float = field(default=float("-inf"), repr=False)
+    _failed_until: float = field(default=float("-inf"), repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -119,18 +121,34 @@ class Provider:
         return cls(cfg.oidc_issuer, cfg.oidc_client_id, cfg.oidc_client_secret, cfg.oidc_name)
 
     def metadata(self) -> dict:
-        """The provider's discovery document, fetched at first use and kept (a failure is not
-        kept: the next sign-in tries again)."""
+        """The provider's discovery document, fetched at first use and kept. A provider that
+        did not answer is not asked again for DISCOVERY_RETRY seconds: meanwhile sign-ins
+        answer 503 at once instead of each holding a worker's thread for TIMEOUT. (A document
+        that answered but is wrong is not remembered: the next sign-in reads it again.)"""
+        if self._metadata is not None:
+            return self._metadata
+        if time.monotonic() < self._failed_until:
+            raise Unavailable("the provider did not answer a moment ago")
         with self._lock:
             if self._metadata is None:
-                meta = _get_json(self.issuer + "/.well-known/openid-configuration")
-                if str(meta.get("issuer") or "").rstrip("/") != self.issuer:
-                    raise Unavailable("the discovery document names another issuer")
-                for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-                    if not isinstance(meta.get(name), str):
-                        raise Unavailable(f"the discovery document has no {name}")
-                self._metadata = meta
+                if time.monotonic() < self._failed_until:
+                    raise Unavailable("the provider did not answer a moment ago")
+                self._metadata = self._discover()
             return self._metadata
+
+    def _discover(self) -> dict:
+        try:
+            meta = _get_json(self.issuer + "/.well-known/openid-configuration")
+        except Unavailable:
+            self._failed_until = time.monotonic() + DISCOVERY_RETRY
+            raise
+        issuer = meta.get("issuer")
+        if not isinstance(issuer, str) or issuer.rstrip("/") != self.issuer:
+            raise Unavailable("the discovery document names another issuer")
+        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            if not isinstance(meta.get(name), str):
+                raise Unavailable(f"the discovery document has no {name}")
+        return meta
 
     def _session(self, redirect_uri: str) -> OAuth2Session:
         return OAuth2Session(self.client_id, self.client_secret, scope=SCOPE,
@@ -173,7 +191,8 @@ class Provider:
                 decoded = jwt.decode(id_token, self._key_set(), registry=registry)
             except InvalidKeyIdError:  # the provider may have rotated its keys
                 decoded = jwt.decode(id_token, self._key_set(refresh=True), registry=registry)
-            options = {"iss": {"essential": True, "value": self.issuer},
+            # the issuer exactly as the provider spells it (some end it with "/": Auth0, ADFS)
+            options = {"iss": {"essential": True, "value": self.metadata()["issuer"]},
                        "aud": {"essential": True, "value": self.client_id},
                        "nonce": {"essential": True, "value": nonce}}
             params = {"nonce": nonce, "client_id": self.client_id}

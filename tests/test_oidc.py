@@ -458,3 +458,42 @@ def test_a_browser_signs_in_by_clicking_the_button(oidc_gate, tmp_path):
         assert STAFF in driver.page_source
     finally:
         driver.quit()
+
+
+def test_an_issuer_spelled_with_a_trailing_slash_signs_in(oidc_gate, oidc_provider):
+    """Auth0 and some ADFS set-ups publish "https://…/" and put the slash in the ID token's iss."""
+    gate = oidc_gate()
+    oidc_provider.discovery = {"issuer": oidc_provider.issuer + "/"}
+    oidc_provider.claims = {"iss": oidc_provider.issuer + "/"}
+    _, r = sign_in(gate)
+    assert r.status_code == 303 and r.headers["Location"] == "/", r.text[:500]
+
+
+def test_a_provider_that_does_not_answer_is_not_waited_for_again_at_once(oidc_gate):
+    """A provider whose packets are dropped: the first sign-in waits out the timeout, the next
+    ones answer 503 without asking it again (no worker thread held per visitor)."""
+    import socket
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    accepted = []
+
+    def accept_and_say_nothing():
+        while True:
+            try:
+                accepted.append(silent.accept()[0])
+            except OSError:
+                return
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    try:
+        gate = oidc_gate(oidc_issuer=f"http://127.0.0.1:{silent.getsockname()[1]}")
+        answers = [requests.get(gate.url("/login/oidc"), allow_redirects=False, timeout=30)
+                   for _ in range(3)]
+        assert [r.status_code for r in answers] == [503, 503, 503]
+        assert len(accepted) == 1  # asked once
+    finally:
+        silent.close()
+        for conn in accepted:
+            conn.close()

@@ -18,6 +18,7 @@ from flask import Blueprint, current_app, g, request
 from gate import accounts, oidc
 from gate.db import users
 from gate.security import safe_next
+from gate.shared_limits import SharedWindows
 from gate.views import second_factor
 from gate.web import signin
 from gate.web.responses import message, see_other
@@ -71,7 +72,12 @@ def _unavailable(p: oidc.Provider, exc: Exception):
 
 
 def _throttled():
-    wait = current_gate().limits.hit(("oidc", client_address()), *TRIES)
+    """429 after TRIES starts and callbacks from one address, counted across every process
+    and host (gate.shared_limits) when the gate has shared counters."""
+    gate = current_gate()
+    windows = (SharedWindows(gate.counters, horizon=TRIES[1]) if gate.counters is not None
+               else gate.limits)
+    wait = windows.hit(("oidc", client_address()), *TRIES)
     if not wait:
         return None
     resp = _page("Слишком много попыток", f"Слишком много попыток входа. Повторите через "
