@@ -178,7 +178,9 @@ def report(conn, tz, org: str | None = None, days: int = 30, org_id: int | None 
             "active_people": int(p.active or 0) if p is not None else 0,
             "last_login": last.replace(tzinfo=dt.timezone.utc).astimezone(tz).isoformat(
                 timespec="seconds") if last else None,
-            "views": dict(sorted(k.get(VIEW, {}).items())),
+            # sections only (the contract's shape); pages outside every section apart
+            "views": dict(sorted((s, n) for s, n in k.get(VIEW, {}).items() if s != PUBLIC)),
+            "public_views": k.get(VIEW, {}).get(PUBLIC, 0),
             "locked_hits": dict(sorted(k.get(LOCKED, {}).items())),
             "searches": sum(k.get(SEARCH, {}).values()),
             "requests": sum(k.get(REQUEST, {}).values()),

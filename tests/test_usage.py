@@ -65,7 +65,8 @@ def test_views_locked_hits_searches_and_requests_are_counted_per_organisation(ap
     [row] = _report(app, org="Сеть Функ", days=1)
     assert row == {"org": "Сеть Функ", "people": 1, "active_people": 1,
                    "last_login": row["last_login"], "views": {"functionality": 3},
-                   "locked_hits": {"launches": 1}, "searches": 1, "requests": 1}
+                   "public_views": 0, "locked_hits": {"launches": 1}, "searches": 1,
+                   "requests": 1}
     assert row["last_login"].startswith(str(day))
 
 
@@ -232,8 +233,8 @@ def test_the_command_prints_json_text_and_filters(app):
                               capture_output=True, text=True, timeout=120)
     every = json.loads(run("--json").stdout)
     assert {r["org"] for r in every} == {"Сеть Старт", "Сеть Функ", "Сеть Пара", "Сеть Бывшая"}
-    assert all(set(r) == {"org", "people", "active_people", "last_login", "views", "locked_hits",
-                          "searches", "requests"} for r in every)
+    assert all(set(r) == {"org", "people", "active_people", "last_login", "views", "public_views",
+                          "locked_hits", "searches", "requests"} for r in every)
     [start] = json.loads(run("--json", "--org", "Сеть Старт").stdout)
     assert start["searches"] == 2 and start["views"] == {"launches": 1}
     [start] = json.loads(run("--json", "--org", "Сеть Старт", "--days", "2").stdout)
@@ -267,6 +268,9 @@ def test_the_console_shows_usage_with_an_accessible_chart_to_staff_only(app):
     login(staff, "staff@vendor.example")
     listing = staff.get("/staff/usage/?days=7", headers=HTML).get_data(as_text=True)
     assert "Функциональность: 7" in listing and "Запуски: 3" in listing
+    assert "Общие страницы: 1" in listing  # not a section: apart from the sections' views
+    [row] = _report(app, org="Сеть Функ", days=7)
+    assert "public" not in row["views"] and row["public_views"] == 1
     assert 'href="/staff/usage/"' in listing  # in the console's menu
     page = staff.get(f"/staff/orgs/{org}/", headers=HTML)
     html = page.get_data(as_text=True)
