@@ -20,6 +20,8 @@ import json
 import logging
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,7 +157,7 @@ class KeyRing:
             self.fetches += 1
             try:
                 request = urllib.request.Request(self.jwks_url, headers={"Accept": "application/json"})
-                with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT) as answer:
+                with _OPENER.open(request, timeout=FETCH_TIMEOUT) as answer:
                     body = answer.read(MAX_JWKS_BYTES + 1)
                 if len(body) > MAX_JWKS_BYTES:
                     raise KeysError("larger than 256 KB")
@@ -165,6 +167,23 @@ class KeyRing:
                             self.jwks_url, exc)
         finally:
             self._lock.release()
+
+
+class _NoDowngrade(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect of the JWKS URL only to https (or from plain http on this host, as
+    the setting itself allows): keys must never arrive over plain http from elsewhere."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        target = urllib.parse.urlsplit(newurl)
+        if target.scheme != "https" and not (
+                target.scheme == "http" and target.hostname in ("127.0.0.1", "localhost", "::1")
+                and urllib.parse.urlsplit(req.full_url).scheme == "http"):
+            raise urllib.error.HTTPError(newurl, code, "redirect away from https refused",
+                                         headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_NoDowngrade)
 
 
 def _stamp(path) -> tuple | None:

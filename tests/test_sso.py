@@ -266,3 +266,33 @@ def test_a_jti_is_used_once_across_processes_and_pruned_once_expired(database_ur
     finally:
         one.dispose()
         other.dispose()
+
+
+@pytest.mark.parametrize("target, followed", [("http://evil.example/jwks.json", False),
+                                              ("ftp://evil.example/jwks.json", False),
+                                              ("{local}", True)])
+def test_a_jwks_url_redirect_never_downgrades_to_plain_http(target, followed):
+    """Keys must not come over plain http from elsewhere, even by a redirect (a local http
+    sidecar may redirect to itself, as the setting allows)."""
+    server = JwksServer(jwks(RSA)).start()
+    try:
+        server.redirect = target.replace("{local}", server.url + "?moved")
+        calls = []
+        original = server.httpd.RequestHandlerClass.do_GET
+
+        def once_then_serve(handler):
+            calls.append(handler.path)
+            if len(calls) > 1:
+                server.redirect = None
+            original(handler)
+        server.httpd.RequestHandlerClass.do_GET = once_then_serve
+        ring = KeyRing(None, None, server.url, clock=lambda: 1000.0)
+        if followed:
+            check(RSA.mint(), ring)
+            assert len(calls) == 2
+        else:
+            with pytest.raises(Refused, match="unknown-key"):
+                check(RSA.mint(), ring)
+            assert len(calls) == 1
+    finally:
+        server.stop()

@@ -102,15 +102,23 @@ def hmac_with(secret: bytes, kid: str, **change) -> str:
 
 class JwksServer:
     """A JWKS served by http.server on 127.0.0.1 in a thread; counts the requests it gets.
-    `document` may be replaced while it runs; `failing = True` answers 500."""
+    `document` may be replaced while it runs; `failing = True` answers 500; `redirect` (a URL)
+    answers 302 to it."""
 
     def __init__(self, document: dict):
         self.document, self.requests, self.failing = document, 0, False
+        self.redirect: str | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 server.requests += 1
+                if server.redirect:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirect)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = json.dumps(server.document).encode()
                 self.send_response(500 if server.failing else 200)
                 self.send_header("Content-Type", "application/json")
