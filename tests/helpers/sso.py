@@ -105,7 +105,7 @@ class JwksServer:
     `document` may be replaced while it runs; `failing = True` answers 500; `redirect` (a URL)
     answers 302 to it."""
 
-    def __init__(self, document: dict):
+    def __init__(self, document: dict, host: str = "127.0.0.1"):
         self.document, self.requests, self.failing = document, 0, False
         self.redirect: str | None = None
         server = self
@@ -129,8 +129,8 @@ class JwksServer:
             def log_message(self, *_):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwks.json"
+        self.httpd = ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.httpd.server_address[1]}/jwks.json"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def start(self) -> "JwksServer":
