@@ -38,7 +38,7 @@ run: setup
 # the few tests that assert wall-clock time, alone. TEST_WORKERS=0: no workers, one process.
 TEST_WORKERS ?= 3
 test: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadscope -m "not serial" --durations=25
 	$(BIN)/python -m pytest -m serial
 
 # Plain http on 127.0.0.1:8080, so local mode (no Secure cookies); with EDGE_TLS_CERT and
