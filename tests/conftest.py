@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.helpers.disk import DiskUnavailable, TinyDisk
 from tests.helpers.mail import MailSink
 from tests.helpers.processes import NGINX_MISSING, Unavailable, running_cluster, running_edge
 from tests.helpers.project import build_project, copy_database, make_config, populate
@@ -132,3 +133,18 @@ def oidc_gate(built_project, people_database, tmp_path, oidc_provider):
     yield make
     for s in served:
         s.stop()
+
+
+@pytest.fixture
+def disk(tmp_path):
+    """A 16 MB tmpfs of its own (tests/helpers/disk.py), to fill to the last byte; skipped
+    where it cannot be mounted (not root). This process's storage-fault log starts afresh."""
+    from gate.storage_errors import faults
+
+    try:
+        tiny = TinyDisk(tmp_path / "disk").mount()
+    except DiskUnavailable as exc:
+        pytest.skip(str(exc))
+    faults.recovered()
+    yield tiny
+    tiny.unmount()

@@ -8,51 +8,16 @@ mounting one needs root, elsewhere these tests are skipped."""
 
 from __future__ import annotations
 
-import errno
-import os
 import re
-import subprocess
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from gate import changes
 from gate.db import audit, invitations, orgs, outbox, users
-from gate.storage_errors import faults
 from tests.helpers.http import csrf_of, login
 from tests.helpers.project import make_config, populate
 
 HTML = {"Accept": "text/html"}
-
-
-@pytest.fixture
-def disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("filling a disk needs a tmpfs of its own, and mounting one needs root")
-    path = tmp_path / "disk"
-    path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0755", "tmpfs", str(path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
-    faults.recovered()
-    yield path
-    subprocess.run(["umount", "--lazy", str(path)], capture_output=True)
-
-
-def fill(path: Path) -> Path:
-    filler = path / "filler"
-    with open(filler, "ab", buffering=0) as f:
-        for piece in (1 << 20, 1 << 16, 1 << 12, 1):
-            while True:
-                try:
-                    f.write(b"\0" * piece)
-                except OSError as exc:
-                    if exc.errno != errno.ENOSPC:
-                        raise
-                    break
-    return filler
 
 
 def _counts(engine) -> dict:
@@ -65,7 +30,7 @@ def test_console_and_invitations_on_a_full_disk(built_project, disk):
     from gate.factory import create_app
 
     root, _ = built_project
-    app = create_app(make_config(root, disk / "instance"))
+    app = create_app(make_config(root, disk.path / "instance"))
     app.config["TESTING"] = True
     gate = app.extensions["gate"]
     populate(gate.engine, gate.tariffs)
@@ -84,7 +49,7 @@ def test_console_and_invitations_on_a_full_disk(built_project, disk):
     with gate.engine.connect() as conn:
         uid = conn.execute(sa.select(users.c.id).where(users.c.email == "start@client.example")).scalar()
     before = _counts(gate.engine)
-    filler = fill(disk)
+    disk.fill()
 
     posts = [("/staff/orgs/", {"name": "Сеть Новая", "tariff": "start"}),
              ("/staff/orgs/1/", {"tariff": "pair", "until": "", "external_id": "x"}),
@@ -106,7 +71,7 @@ def test_console_and_invitations_on_a_full_disk(built_project, disk):
     assert login(app.test_client(), "start@client.example", "wrong-password-1").status_code == 503
     assert _counts(gate.engine) == before  # nothing half-written, no audit row either
 
-    filler.unlink()
+    disk.free()
     assert login(app.test_client(), "start@client.example", "wrong-password-1").status_code == 401
     gate.refusals.clock = lambda: 10**10  # the minute is over: the counted refusal is written
     gate.refusals.flush()
