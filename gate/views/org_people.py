@@ -22,6 +22,7 @@ from gate import accounts, changes, console
 from gate.accounts import AccountError
 from gate.db import orgs, users
 from gate.security import safe_next
+from gate.views.staff.common import invitation_base
 from gate.web import rates
 from gate.web.responses import ask_to_log_in, message, render_in_site, see_other
 from gate.web.runtime import current_gate
@@ -176,15 +177,10 @@ def _not_elsewhere(conn, admin, email: str) -> None:
 
 
 def _base_url() -> str:
-    """Where invitation links point (as the console's: gate.views.staff.common)."""
-    cfg = current_gate().cfg
-    if cfg.base_url:
-        return cfg.base_url
-    if cfg.local:
-        return request.host_url.rstrip("/")
-    raise AccountError("GATE_BASE_URL is not set",
-                       ru="Приглашения сейчас не отправляются: адрес базы знаний не настроен. "
-                          "Сообщите об этом в поддержку.")
+    """Where invitation links point, as the console's (an admin cannot set it: they are told
+    to ask support)."""
+    return invitation_base("Приглашения сейчас не отправляются: адрес базы знаний не настроен. "
+                           "Сообщите об этом в поддержку.")
 
 
 def _change(user_id: int, do, note: str, invites: bool = False):

@@ -79,18 +79,20 @@ def refused(text: str, back: str, status: int = 422):
                    link=(back, "Вернуться"))
 
 
-def invitation_base() -> str:
-    """Where the console's invitation links point: GATE_BASE_URL, else (local mode only) the
-    address this page was asked on. In production a link built from the Host header could
-    carry the secret to another site."""
+UNSET_BASE = ("Адрес базы знаний (GATE_BASE_URL) не задан: ссылку-приглашение не из чего "
+              "составить. Задайте его и перезапустите gate.")
+
+
+def invitation_base(unset: str = UNSET_BASE) -> str:
+    """Where invitation links point (the console's, an organisation admin's): GATE_BASE_URL,
+    else (local mode only) the address this page was asked on. In production a link built from
+    the Host header could carry the secret to another site; then `unset` is the refusal."""
     cfg = current_gate().cfg
     if cfg.base_url:
         return cfg.base_url
     if cfg.local:
         return request.host_url.rstrip("/")
-    raise AccountError("GATE_BASE_URL is not set",
-                       ru="Адрес базы знаний (GATE_BASE_URL) не задан: ссылку-приглашение "
-                          "не из чего составить. Задайте его и перезапустите gate.")
+    raise AccountError("GATE_BASE_URL is not set", ru=unset)
 
 
 def page(title: str, template: str, status: int = 200, **context):
