@@ -10,6 +10,7 @@ import email.policy
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +21,28 @@ import pytest
 from gate import accounts, totp
 from gate.engine import make_engine
 from tests.helpers.project import PASSWORD
+
+
+@pytest.fixture(scope="module")
+def refusal_instance(built_project, tmp_path_factory):
+    """An instance made once by the CLI for the refusals below (each test gets a copy): an
+    organisation with an external id, an ended one, an active and a disabled person, a staff
+    member invited."""
+    root, _ = built_project
+    instance = tmp_path_factory.mktemp("refusals") / "instance"
+    env = {**os.environ, "GATE_ROOT": str(root), "GATE_INSTANCE": str(instance),
+           "GATE_MODE": "local", "PORT": "8123"}
+    for name in ("GATE_BASE_URL", "GATE_DATABASE_URL", "GATE_TARIFFS"):
+        env.pop(name, None)
+    for args in (("org", "add", "Сеть", "--tariff", "start", "--external-id", "crm-1"),
+                 ("org", "add", "Бывшая", "--tariff", "start"), ("org", "end", "Бывшая"),
+                 ("user", "add", "active@example.ru", "--org", "Сеть"),
+                 ("user", "add", "off@example.ru", "--org", "Сеть"),
+                 ("user", "disable", "off@example.ru"),
+                 ("user", "invite", "staffer@crystals.example", "--staff")):
+        ok(subprocess.run([sys.executable, "-m", "gate", *args], env=env, capture_output=True,
+                          text=True, timeout=120))
+    return instance
 
 
 @pytest.fixture
@@ -102,14 +125,8 @@ def test_invite_mails_a_link_and_refreshes_a_pending_invitation(gate_cli):
     (("org", "add", "Другая", "--tariff", "start", "--external-id", "a\tb"), {}, "printable"),
     (("org", "set", "Сеть"), {}, "nothing to change"),
 ])
-def test_refusals_are_one_line(gate_cli, args, env, message):
-    ok(gate_cli("org", "add", "Сеть", "--tariff", "start", "--external-id", "crm-1"))
-    ok(gate_cli("org", "add", "Бывшая", "--tariff", "start"))
-    ok(gate_cli("org", "end", "Бывшая"))
-    ok(gate_cli("user", "add", "active@example.ru", "--org", "Сеть"))
-    ok(gate_cli("user", "add", "off@example.ru", "--org", "Сеть"))
-    ok(gate_cli("user", "disable", "off@example.ru"))
-    ok(gate_cli("user", "invite", "staffer@crystals.example", "--staff"))
+def test_refusals_are_one_line(gate_cli, refusal_instance, args, env, message):
+    shutil.copytree(refusal_instance, gate_cli.database.parent)
     before = len(_mails(gate_cli.database))
     refused(gate_cli(*args, **env), message)
     assert len(_mails(gate_cli.database)) == before
