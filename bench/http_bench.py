@@ -18,7 +18,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import make_corpus  # noqa: E402
+from tests.helpers.ports import free_port  # noqa: E402,F401 (also bench.usage_bench's)
 
 PY = sys.executable
 BIN = Path(PY).parent
@@ -40,10 +40,19 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def stop_all(processes) -> None:
+    """SIGTERM to each server's process group, then wait (killed after 20 s)."""
+    processes = list(processes)
+    for p in processes:
+        try:
+            os.killpg(p.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for p in processes:
+        try:
+            p.wait(20)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def wait_up(url: str, seconds: float = 90):
@@ -209,16 +218,7 @@ def main(rounds: int = 7, seconds: int = 5, connections: int = 32) -> dict:
                     if i:
                         results[name].append(r)
         finally:
-            for p in procs.values():
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            for p in procs.values():
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop_all(procs.values())
             logs.close()
     summary = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99", "cpu_us")}
                for name, runs in results.items()}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import make_corpus  # noqa: E402
 from bench.http_bench import (BIN, EMAIL, PAGE, PASSWORD, PROJECT, PY, cores, free_port,  # noqa: E402
-                              login, tree, uptime, wait_up, wrk)
+                              login, stop_all, tree, uptime, wait_up, wrk)
 
 SIDES = ("gate, counting on", "gate, counting off", "edge, counting on", "edge, counting off")
 
@@ -78,16 +77,7 @@ def main(rounds: int = 5, seconds: int = 4, connections: int = 32) -> dict:
                                                  "--days", "1"], env=env, check=True,
                                                 capture_output=True, text=True).stdout)[0]
         finally:
-            for p in procs.values():
-                try:
-                    os.killpg(p.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            for p in procs.values():
-                try:
-                    p.wait(20)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            stop_all(procs.values())
             logs.close()
     summary = {side: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99", "cpu_us")}
                for side, runs in results.items()}
