@@ -133,7 +133,7 @@ def media_types() -> str:
 
 # Values written by this module as nginx directives, not plain words from the settings.
 _DIRECTIVES = ("SECURITY_HEADERS", "HIDE_SECURITY_HEADERS", "USER_DIRECTIVE", "TLS",
-               "GATE_LOCATIONS", "TYPES", "USAGE_LOG")
+               "GATE_LOCATIONS", "TYPES", "USAGE_LOG", "PLAIN_ON_TLS")
 
 
 def usage_log_lines(path: Path | None) -> str:

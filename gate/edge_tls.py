@@ -166,7 +166,8 @@ def settings(env, run: Path, deploy: Path, edge_host: str, edge_port: int,
         if http_port is not None:
             raise ValueError("EDGE_HTTP_PORT redirects to https: it needs EDGE_TLS_CERT and "
                              "EDGE_TLS_KEY")
-        return {"LISTEN_TLS": "", "TLS": "# Plain http: no EDGE_TLS_CERT / EDGE_TLS_KEY."}
+        return {"LISTEN_TLS": "", "TLS": "# Plain http: no EDGE_TLS_CERT / EDGE_TLS_KEY.",
+                "PLAIN_ON_TLS": "# plain http only: no https port to send anyone to"}
     if http_port == edge_port:
         raise ValueError(f"EDGE_HTTP_PORT and EDGE_PORT are both {edge_port}")
     cert, key = _path(env, "EDGE_TLS_CERT"), _path(env, "EDGE_TLS_KEY")
@@ -179,7 +180,11 @@ def settings(env, run: Path, deploy: Path, edge_host: str, edge_port: int,
     conf = run / TLS_CONF
     conf.write_text(text)
     os.chmod(conf, 0o600)
-    return {"LISTEN_TLS": " ssl http2", "TLS": f'include "{conf}";'}
+    # plain http sent to the https port (nginx's 497): the same address on https, as the
+    # EDGE_HTTP_PORT listener answers, instead of nginx's bare 400
+    plain = "https://$host" + ("" if edge_port == 443 else f":{edge_port}") + "$request_uri"
+    return {"LISTEN_TLS": " ssl http2", "TLS": f'include "{conf}";',
+            "PLAIN_ON_TLS": f"error_page 497 =301 {plain};"}
 
 
 def main() -> int:

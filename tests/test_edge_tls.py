@@ -147,9 +147,11 @@ def test_plain_http_listener_redirects_to_the_same_address_on_https(tls_edge):
         assert r.headers["Location"] == target + path, (method, path, r)
         assert r.by_gate is False and marker("launches", "body") not in r.text
         assert "Set-Cookie" not in r.headers
-    # the https port itself never answers plain http with a page
-    plain = request(tls_edge.port, "/", headers=HTML)
-    assert plain.status == 400 and "Публичнаястраница" not in plain.text
+    # plain http sent to the https port itself: never a page, the same address on https
+    plain = request(tls_edge.port, "/launches/?a=1", headers=HTML)
+    assert plain.status == 301 and "Публичнаястраница" not in plain.text
+    assert plain.headers["Location"] == f"https://127.0.0.1:{tls_edge.port}/launches/?a=1"
+    assert "Set-Cookie" not in plain.headers
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1:DeprecationWarning")
