@@ -7,9 +7,10 @@ The gate's housekeeping reads the new lines every tick into the in-memory counte
 (gate.usage.Counter), which is flushed like the gate's own counts. Several gate processes on
 the host share the log: an exclusive, non-blocking file lock lets one read at a time, and the
 position reached (the file's inode and offset) is kept beside the log, written before the
-lines are counted, so no line is counted twice. A rotated log (another inode) or a truncated
-one (shorter than the offset) is read from its start. Lines nginx has not finished (no newline
-yet) wait for the next round.
+lines are counted, so no line is counted twice. When the log was rotated (renamed beside itself,
+then `nginx -s reopen`), the unread end of the renamed file is read first, then the new file
+from its start; a truncated log (shorter than the offset) is read from its start. Lines nginx
+has not finished (no newline yet) wait for the next round.
 """
 
 from __future__ import annotations
@@ -72,22 +73,60 @@ class LogReader:
             os.close(fd)  # releases the lock
 
     def _read_locked(self) -> int:
+        inode, offset = self._position()
         try:
             f = open(self.path, "rb")
         except FileNotFoundError:
-            return 0  # nginx has not written a line yet
+            f = None  # not written yet, or rotated and not yet reopened by nginx
+        current = os.fstat(f.fileno()).st_ino if f is not None else None
+        if inode and inode != current:
+            rotated = self._rotated(inode)
+            if rotated is not None:  # its unread end first (rotated by mv + nginx -s reopen)
+                if f is not None:
+                    f.close()
+                return self._read_from(rotated, inode, offset, then=current)
+        if f is None:
+            return 0
         with f:
-            st = os.fstat(f.fileno())
-            inode, offset = self._position()
-            if inode != st.st_ino or st.st_size < offset:
-                offset = 0  # rotated or truncated: the new file from its start
-            f.seek(offset)
-            data = f.read(MAX_READ)
+            if inode != current or os.fstat(f.fileno()).st_size < offset:
+                offset = 0  # a new or truncated file: from its start
+            return self._read_from(f, current, offset)
+
+    def _rotated(self, inode: int) -> Path | None:
+        """The rotated file (usage.log.1, usage.log-20261207, ...) that is the one read last."""
+        for candidate in self.path.parent.glob(self.path.name + "?*"):
+            if candidate in (self.state, self.lock) or candidate.name.startswith(self.state.name):
+                continue
+            try:
+                if candidate.stat().st_ino == inode:
+                    return candidate
+            except OSError:
+                continue
+        return None
+
+    def _read_from(self, source, inode: int, offset: int, then: int | None = None) -> int:
+        """Counts the whole lines of `source` (a path or an open file) from `offset`; the
+        position is kept before counting. `then`: the file to go on with once `source`, a
+        rotated file nginx no longer writes, has been read to its end."""
+        if isinstance(source, Path):
+            try:
+                with open(source, "rb") as g:
+                    g.seek(offset)
+                    data = g.read(MAX_READ)
+            except OSError:
+                return 0
+        else:
+            source.seek(offset)
+            data = source.read(MAX_READ)
         end = data.rfind(b"\n") + 1
-        if not end:
+        finished = then is not None and len(data) < MAX_READ
+        if not end and not finished:
             return 0
         try:
-            self._remember(st.st_ino, offset + end)
+            if finished:  # the rotated file is done (an unfinished last line is lost with it)
+                self._remember(then or 0, 0)
+            else:
+                self._remember(inode, offset + end)
         except OSError as exc:  # a full disk: counted once the position can be kept
             log.warning("usage log: cannot keep the position in %s: %s", self.state, exc)
             return 0

@@ -175,14 +175,23 @@ def test_the_log_is_read_from_where_it_was_left_across_rotation(tmp_path):
         f.write("\n")
     assert reader.read() == 1
     assert LogReader(log, counter).read() == 0  # another process: the position is shared
-    log.rename(tmp_path / "usage.log.1")  # rotated
-    log.write_text("5 200 /claim-desk/\n")
-    assert reader.read() == 1
+    rotated = tmp_path / "usage.log.1"
+    log.rename(rotated)  # rotated: nginx writes on into the renamed file until it reopens
+    with open(rotated, "a") as f:
+        f.write("7 200 /launches/c/\n")
+    assert reader.read() == 1  # the renamed file's new end, the new log not there yet
+    with open(rotated, "a") as f:
+        f.write("7 200 /launches/d/\n7 200 /launches/e")  # nginx's buffer at reopen
+    log.write_text("5 200 /claim-desk/\n")  # nginx -s reopen
+    assert reader.read() == 1  # the rest of the renamed file (its unfinished line is lost)
+    assert reader.read() == 1  # then the new log from its start
+    assert reader.read() == 0
     log.write_text("")  # truncated
     assert reader.read() == 0
     day = today(TZ)
     assert counter.pending() == {(5, day, usage.VIEW, "launches"): 2,
                                  (6, day, usage.VIEW, "maintenance"): 1,
+                                 (7, day, usage.VIEW, "launches"): 2,
                                  (5, day, usage.VIEW, "claim-desk"): 1}
 
 
