@@ -102,14 +102,20 @@ def _refuse(reason: str, text: str, target: str = "?", row=None, status: int = 4
     return _page("Вход не выполнен", text, status)
 
 
+def _refused_early():
+    """404 when no provider is configured, 429 when this address tried too often, else None;
+    the same for the start and the callback."""
+    if provider() is None:
+        return _page("Вход", "Вход через службу входа организации не настроен.", 404)
+    return _throttled()
+
+
 @bp.route("/login/oidc")
 def start():
+    early = _refused_early()
+    if early is not None:
+        return early
     p = provider()
-    if p is None:
-        return _page("Вход", "Вход через службу входа организации не настроен.", 404)
-    limited = _throttled()
-    if limited:
-        return limited
     try:
         url, pending = p.begin(_redirect_uri(), safe_next(request.args.get("next")))
     except oidc.Unavailable as exc:
@@ -125,12 +131,10 @@ def start():
 
 @bp.route("/login/oidc/callback")
 def callback():
+    early = _refused_early()
+    if early is not None:
+        return early
     p = provider()
-    if p is None:
-        return _page("Вход", "Вход через службу входа организации не настроен.", 404)
-    limited = _throttled()
-    if limited:
-        return limited
     gate = current_gate()
     pending = oidc.unseal(gate.key, request.cookies.get(PENDING_COOKIE))
     _forget_pending()

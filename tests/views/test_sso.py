@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from gate import accounts, console, totp
 from gate.db import audit, users
-from tests.helpers.http import HTML
+from tests.helpers.http import HTML, login
 from tests.helpers.project import marker, page_url
 from tests.helpers.sso import SECRET, JwksServer, PortalKey, hmac_with, jwks, mint, unsigned
 from tests.helpers.totp import code, send_code
@@ -152,6 +152,10 @@ def test_a_new_person_of_a_known_organisation_is_created(sso_app):
         [person] = console.people_page(conn, q="new.person").rows
         assert not person["invited"]
         assert not console.people_page(conn, q="new.person", state="invited").total
+    staff = app.test_client()
+    assert login(staff, "staff@vendor.example").status_code == 303
+    card = staff.get(f"/staff/people/{person['id']}/", headers=HTML).get_data(as_text=True)
+    assert "активен" in card and "приглашён" not in card
 
 
 def test_two_first_sign_ins_of_one_new_person_at_once_both_get_in(sso_app, monkeypatch):

@@ -62,21 +62,34 @@ def invite():
                 f"/staff/people/{sent.user_id}/")
 
 
+def _person(conn, user_id: int):
+    """The users row of `user_id`, or None when there is no such person."""
+    try:
+        return accounts.user_by_id(conn, user_id)
+    except AccountError:
+        return None
+
+
+def _no_such_person():
+    return message("Не найдено", "Такого пользователя нет.", status=404,
+                   link=("/staff/people/", "Все люди"))
+
+
 @bp.route(f"/people/<{ID}:user_id>/")
 def person(user_id):
     gate = current_gate()
     with gate.engine.connect() as conn:
-        try:
-            row = accounts.user_by_id(conn, user_id)
-        except AccountError:
-            return message("Не найдено", "Такого пользователя нет.", status=404,
-                           link=("/staff/people/", "Все люди"))
+        row = _person(conn, user_id)
+        if row is None:
+            return _no_such_person()
         org = conn.execute(sa.select(orgs).where(orgs.c.id == row.org_id)).first()
         tokens = console.tokens_page(conn, user_id=user_id)
         links = invitations.pending_until(conn, [user_id])
         factor = totp.factor(conn, user_id)
     return page(row.email, "staff_person.html", person=row, org=org, tokens=tokens,
-                link_until=links.get(user_id), invited=accounts.pending(row), factor=factor)
+                link_until=links.get(user_id), factor=factor,
+                # no password and never signed in (one who signed in from the portal has none)
+                invited=accounts.pending(row) and row.last_login_at is None)
 
 
 def _change(user_id, do, note: str):
@@ -132,11 +145,9 @@ def totp_reset(user_id):
 def forget_confirm(user_id):
     gate = current_gate()
     with gate.engine.connect() as conn:
-        try:
-            row = accounts.user_by_id(conn, user_id)
-        except AccountError:
-            return message("Не найдено", "Такого пользователя нет.", status=404,
-                           link=("/staff/people/", "Все люди"))
+        row = _person(conn, user_id)
+    if row is None:
+        return _no_such_person()
     return page("Удалить данные пользователя", "staff_forget.html", person=row)
 
 
