@@ -40,6 +40,19 @@ def cores() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def summarize(results: dict, load_before: str, width: int) -> dict:
+    """Medians of each side's rounds (pages/s, p99, CPU per page), printed with the load before
+    and after and every round's pages/s; returns them by side."""
+    summary = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99", "cpu_us")}
+               for name, runs in results.items()}
+    print(f"  load before: {load_before}\n  load after:  {uptime()}")
+    for name, s in summary.items():
+        print(f"  {name:{width}s} {s['rps']:8.0f} pages/s  p99 {s['p99']:7.2f} ms  "
+              f"CPU {s['cpu_us']:6.1f} us/page   rounds: "
+              + " ".join(f"{r['rps']:.0f}" for r in results[name]))
+    return summary
+
+
 def stop_all(processes) -> None:
     """SIGTERM to each server's process group, then wait (killed after 20 s)."""
     processes = list(processes)
@@ -220,15 +233,9 @@ def main(rounds: int = 7, seconds: int = 5, connections: int = 32) -> dict:
         finally:
             stop_all(procs.values())
             logs.close()
-    summary = {name: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99", "cpu_us")}
-               for name, runs in results.items()}
     print(f"http: {PAGE} (a 128 KB page) with a START session, wrk -t2 -c{connections}, {rounds} "
           f"interleaved rounds of {seconds}s, a fresh login each round, medians; {workers} cores")
-    print(f"  load before: {load_before}\n  load after:  {uptime()}")
-    for name, s in summary.items():
-        print(f"  {name:12s} {s['rps']:8.0f} pages/s  p99 {s['p99']:7.2f} ms  "
-              f"CPU {s['cpu_us']:6.1f} us/page   rounds: "
-              + " ".join(f"{r['rps']:.0f}" for r in results[name]))
+    summary = summarize(results, load_before, width=12)
     g, n = summary["gate"], summary["naive"]
     e, p = summary["edge mode"], summary["plain nginx"]
     print(f"  gate / naive (gunicorn -w {workers}) = {g['rps'] / n['rps']:.2f}x pages/s, "

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.corpus import make_corpus  # noqa: E402
 from bench.http_bench import (BIN, EMAIL, PAGE, PASSWORD, PROJECT, PY, cores, free_port,  # noqa: E402
-                              login, stop_all, tree, uptime, wait_up, wrk)
+                              login, stop_all, summarize, tree, uptime, wait_up, wrk)
 
 SIDES = ("gate, counting on", "gate, counting off", "edge, counting on", "edge, counting off")
 
@@ -79,15 +78,9 @@ def main(rounds: int = 5, seconds: int = 4, connections: int = 32) -> dict:
         finally:
             stop_all(procs.values())
             logs.close()
-    summary = {side: {k: statistics.median(r[k] for r in runs) for k in ("rps", "p99", "cpu_us")}
-               for side, runs in results.items()}
     print(f"usage counting: {PAGE} with a START session, wrk -t2 -c{connections}, {rounds} "
           f"interleaved rounds of {seconds}s, medians; {workers} cores")
-    print(f"  load before: {load_before}\n  load after:  {uptime()}")
-    for side, s in summary.items():
-        print(f"  {side:20s} {s['rps']:8.0f} pages/s  p99 {s['p99']:7.2f} ms  "
-              f"CPU {s['cpu_us']:6.1f} us/page   rounds: "
-              + " ".join(f"{r['rps']:.0f}" for r in results[side]))
+    summary = summarize(results, load_before, width=20)
     for mode in ("gate", "edge"):
         on, off = summary[f"{mode}, counting on"], summary[f"{mode}, counting off"]
         print(f"  {mode}: counting on / off = {on['rps'] / off['rps']:.3f}x pages/s, "

@@ -198,6 +198,14 @@ def _user(conn, email: str):
     return row
 
 
+def find_user(conn, email: str):
+    """The users row of `email` (any case), or None: no such person, or no e-mail at all."""
+    try:
+        return _user(conn, email)
+    except AccountError:
+        return None
+
+
 def user_by_id(conn, user_id: int):
     """A person's row by id (the console's addresses), erased ones excluded, or AccountError."""
     row = conn.execute(sa.select(users).where(users.c.id == user_id,

@@ -196,11 +196,7 @@ def forgot():
         return render_in_site("Восстановление пароля", "forgot.html", status=429,
                               error=f"Слишком много запросов. Повторите через {wait} с.")
     with gate.engine.begin() as conn:
-        try:
-            row = conn.execute(sa.select(users).where(
-                users.c.email == accounts.normalize_email(email))).first()
-        except accounts.AccountError:
-            row = None
+        row = accounts.find_user(conn, email)
         if row is not None and not row.disabled:
             secret = secrets.token_urlsafe(32)
             conn.execute(password_resets.insert().values(

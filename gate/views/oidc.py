@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import logging
 
-import sqlalchemy as sa
 from flask import Blueprint, current_app, g, request
 
 from gate import accounts, oidc
-from gate.db import users
 from gate.security import safe_next
 from gate.shared_limits import SharedWindows
 from gate.views import second_factor
@@ -160,11 +158,7 @@ def callback():
         return _unavailable(p, exc)
     email = claims.get("email") if isinstance(claims.get("email"), str) else ""
     with gate.engine.begin() as conn:
-        try:
-            row = conn.execute(sa.select(users).where(
-                users.c.email == accounts.normalize_email(email))).first()
-        except accounts.AccountError:
-            row = None
+        row = accounts.find_user(conn, email)
         reason = oidc.refusal(claims, row)
         step = started = None
         if reason is None:
