@@ -140,6 +140,11 @@ def prune(engine, tz, days: int) -> int:
 
 # --- reading -------------------------------------------------------------------------------
 
+# the keys of `gate usage --json`, exactly as the contract has them
+CONTRACT_KEYS = ("org", "people", "active_people", "last_login", "views", "locked_hits",
+                 "searches", "requests")
+
+
 def report(conn, tz, org: str | None = None, days: int = 30, org_id: int | None = None) -> list:
     """One dict per client organisation (the contract's shape of `gate usage --json`): people,
     active people (signed in within `days`), last login, views and locked hits per section,
