@@ -1,8 +1,10 @@
 """Background chores of `gate serve`, off every request's path: the last use of API tokens and
-the counted refusals are written in batches, the audit log is pruned to GATE_AUDIT_DAYS, and
-the used tokens of the client portal are forgotten once expired (gate.sso), the accounts snapshot is kept fresh even in a process no request has reached for a while: its
-snapshot is what answers when the database goes away, and a logout made in another process
-must be in it (gate.identities). Each chore fails soft (logged, tried again next time)."""
+the counted refusals are written in batches, the audit log is pruned to GATE_AUDIT_DAYS, the
+used tokens of the client portal are forgotten once expired (gate.sso), and the accounts
+snapshot is kept fresh even in a process no request has reached for a while: it is what answers
+when the database goes away, and a logout made in another process must be in it
+(gate.identities). More chores (usage counts: gate.usage_log.Keeper) are passed in. Each chore
+fails soft (logged, tried again next time)."""
 
 from __future__ import annotations
 
