@@ -86,19 +86,27 @@ def _throttled(account: str):
     return resp
 
 
+def _step(purpose: str, form):
+    """The prologue of a login step: (the pending person, next path, None), or an answer that
+    ends the request: a lost or stale state, the step's form (`form(row, next_path)`) for a
+    GET, or 429 when this account's codes failed too often (a POST's try is counted)."""
+    next_path = safe_next(request.values.get("next"))
+    row = _pending(purpose)
+    if row is None:
+        return None, next_path, message("Вход", STALE, link=("/login", "Войти"),
+                                        status=401 if request.method == "POST" else 200)
+    if request.method == "GET":
+        return row, next_path, form(row, next_path)
+    return row, next_path, _throttled(row.email)
+
+
 @bp.route("/login/code", methods=["GET", "POST"])
 def code():
-    next_path = safe_next(request.values.get("next"))
-    row = _pending("code")
-    if row is None:
-        return message("Вход", STALE, status=401 if request.method == "POST" else 200,
-                       link=("/login", "Войти"))
-    if request.method == "GET":
-        return render_in_site("Код подтверждения", "totp_code.html", next=next_path)
+    row, next_path, answer = _step("code", lambda row, next_path: render_in_site(
+        "Код подтверждения", "totp_code.html", next=next_path))
+    if answer is not None:
+        return answer
     gate = current_gate()
-    limited = _throttled(row.email)
-    if limited:
-        return limited
     with gate.engine.begin() as conn:
         kind = totp.verify(conn, row.id, request.form.get("code") or "")
         started = signin.start(conn, row, action=g.signin_action) if kind else None
@@ -131,17 +139,11 @@ def _codes_page(codes, next_path: str):
 @bp.route("/login/enrol", methods=["GET", "POST"])
 def enrol_at_login():
     """Staff under GATE_STAFF_2FA without a factor: nothing but this until it is set up."""
-    next_path = safe_next(request.values.get("next"))
-    row = _pending("enrol")
-    if row is None:
-        return message("Вход", STALE, status=401 if request.method == "POST" else 200,
-                       link=("/login", "Войти"))
-    if request.method == "GET":
-        return _enrol_form("/login/enrol", next_path, row.email)
+    row, next_path, answer = _step("enrol", lambda row, next_path: _enrol_form(
+        "/login/enrol", next_path, row.email))
+    if answer is not None:
+        return answer
     gate = current_gate()
-    limited = _throttled(row.email)
-    if limited:
-        return limited
     secret = request.form.get("secret") or ""
     with gate.engine.begin() as conn:
         codes = changes.totp_enrol(conn, row, client_address(), secret,
